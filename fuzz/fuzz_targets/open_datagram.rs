@@ -1,0 +1,48 @@
+//! Arbitrary bytes into the envelope opener and, sealed with the right key,
+//! into a node's SWIM decoder. Nothing may panic, and every datagram that
+//! does not decode is counted.
+#![no_main]
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use rollcall::core::wire::{Envelope, Kind};
+use rollcall::core::{Config, Node, NodeId, Time};
+
+fn envelope() -> &'static Envelope {
+    static E: OnceLock<Envelope> = OnceLock::new();
+    E.get_or_init(|| {
+        let c = Config::lan(3);
+        Envelope::new(c.cookie.as_bytes(), &c.cluster_name)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let id = NodeId::new(
+        "rc@127.0.0.1".parse().unwrap(),
+        "127.0.0.1:4370".parse().unwrap(),
+        1,
+    );
+    let mut node = Node::new(id, Config::lan(3), [7; 32]).unwrap();
+    let from: SocketAddr = "127.0.0.2:4370".parse().unwrap();
+    let mut scratch = Vec::new();
+    let _ = envelope().open(data, &mut scratch);
+
+    let (mode, body) = data.split_first().unwrap_or((&0, &[]));
+    let datagram = match mode % 3 {
+        0 => body.to_vec(),
+        1 => envelope().seal(Kind::Gossip, body, &mut StdRng::seed_from_u64(1)),
+        _ => envelope().seal(Kind::Sync, body, &mut StdRng::seed_from_u64(1)),
+    };
+    let dropped = node.stats().dropped.total();
+    node.handle_datagram(Time::ZERO, from, &datagram);
+    node.handle_timeout(Time::from_secs_f64(1.0));
+    while node.poll_transmit().is_some() {}
+    while node.poll_event().is_some() {}
+    // Either the datagram was dropped and counted, or it was valid SWIM.
+    let counted = node.stats().dropped.total() - dropped;
+    assert!(counted <= 1);
+});

@@ -1,0 +1,286 @@
+//! Protocol configuration: the cluster, its cookie and the SWIM timings.
+//!
+//! Three profiles, derived from foca's own (which follow memberlist's):
+//!
+//! | profile | probe period | probe rtt | gossip        | suspicion        | use |
+//! |---------|--------------|-----------|---------------|------------------|-----|
+//! | LAN     | 1 s          | 500 ms    | 200 ms to 3   | 4 x log10(N) s   | one data centre |
+//! | WAN     | 5 s          | 3 s       | 500 ms to 4   | 6 x log10(N) x 5 s | across regions |
+//! | local   | 1 s          | 200 ms    | 100 ms to 3   | 3 x log10(N) s   | one host, tests |
+//!
+//! (`log10(N)` is at least 1.) Every field of [`foca::Config`] is reachable
+//! through [`Config::swim`] for tuning; [`Config::validate`] checks the limits
+//! documented on each field.
+
+use std::fmt;
+use std::num::{NonZeroU32, NonZeroU8, NonZeroUsize};
+use std::time::Duration;
+
+use super::wire;
+
+/// The cookie every node of a cluster shares. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cookie(Vec<u8>);
+
+/// The cookie a node uses when none is configured. It works, but anyone who
+/// knows rollcall knows it: the agent logs a warning when it is in use.
+pub const DEFAULT_COOKIE: &str = "rollcallsecretcookie";
+
+impl Cookie {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Whether this is [`DEFAULT_COOKIE`].
+    pub fn is_default(&self) -> bool {
+        self.0 == DEFAULT_COOKIE.as_bytes()
+    }
+}
+
+impl Default for Cookie {
+    fn default() -> Self {
+        Self::new(DEFAULT_COOKIE)
+    }
+}
+
+impl fmt::Debug for Cookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Cookie(<redacted>)")
+    }
+}
+
+/// A named set of timings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// One data centre (foca's `new_lan`).
+    Lan,
+    /// Across regions (foca's `new_wan`).
+    Wan,
+    /// One host: faster probes and gossip than LAN, for tests and development.
+    Local,
+}
+
+/// Why a [`Config`] cannot be used. State is unchanged: nothing was built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The cluster name is empty.
+    #[error("cluster name must not be empty")]
+    EmptyClusterName,
+    /// The cookie is empty.
+    #[error("cookie must not be empty")]
+    EmptyCookie,
+    /// `max_datagram_size` leaves no room for a SWIM packet.
+    #[error("max_datagram_size {0} is too small (at least {min} bytes)", min = MIN_DATAGRAM_SIZE)]
+    DatagramTooSmall(usize),
+    /// `max_datagram_size` is larger than a UDP payload can be.
+    #[error("max_datagram_size {0} is larger than 65507 bytes")]
+    DatagramTooLarge(usize),
+    /// probe_rtt must be shorter than probe_period, both non-zero.
+    #[error(
+        "swim.probe_rtt ({rtt:?}) must be non-zero and shorter than swim.probe_period ({period:?})"
+    )]
+    ProbeTimings {
+        /// The probe period.
+        period: Duration,
+        /// The probe round-trip time.
+        rtt: Duration,
+    },
+    /// suspect_to_down_after is zero.
+    #[error("swim.suspect_to_down_after must not be zero")]
+    ZeroSuspicion,
+}
+
+/// The smallest datagram that fits the envelope and a useful SWIM packet.
+pub const MIN_DATAGRAM_SIZE: usize = 512;
+
+/// Everything the core needs to run one node.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The cluster's name, bound into every datagram: nodes of clusters with
+    /// other names drop each other's datagrams unopened. Non-empty.
+    pub cluster_name: String,
+    /// The shared secret; see [`Cookie`]. Non-empty.
+    pub cookie: Cookie,
+    /// The largest datagram sent or accepted, envelope included. Between
+    /// [`MIN_DATAGRAM_SIZE`] and 65507; 1400 stays under a 1500-byte Ethernet
+    /// MTU with room for IPv6 and tunnel headers. foca's `max_packet_size` is
+    /// set to this minus [`wire::OVERHEAD`] by [`Config::foca`].
+    pub max_datagram_size: usize,
+    /// The profile the timings were derived from (informational).
+    pub profile: Profile,
+    /// SWIM timings and limits, as foca documents them. `max_packet_size` is
+    /// overwritten from `max_datagram_size`.
+    pub swim: foca::Config,
+}
+
+impl Config {
+    /// The LAN profile for a cluster of about `cluster_size` nodes.
+    pub fn lan(cluster_size: u32) -> Self {
+        Self::from_swim(Profile::Lan, foca::Config::new_lan(size(cluster_size)))
+    }
+
+    /// The WAN profile for a cluster of about `cluster_size` nodes.
+    pub fn wan(cluster_size: u32) -> Self {
+        Self::from_swim(Profile::Wan, foca::Config::new_wan(size(cluster_size)))
+    }
+
+    /// The local (one host) profile for a cluster of about `cluster_size` nodes.
+    pub fn local(cluster_size: u32) -> Self {
+        let mut swim = foca::Config::new_lan(size(cluster_size));
+        swim.probe_rtt = Duration::from_millis(200);
+        swim.suspect_to_down_after = suspicion(cluster_size, swim.probe_period, 3.0);
+        if let Some(g) = swim.periodic_gossip.as_mut() {
+            g.frequency = Duration::from_millis(100);
+        }
+        Self::from_swim(Profile::Local, swim)
+    }
+
+    /// The named profile for about `cluster_size` nodes.
+    pub fn profile(profile: Profile, cluster_size: u32) -> Self {
+        match profile {
+            Profile::Lan => Self::lan(cluster_size),
+            Profile::Wan => Self::wan(cluster_size),
+            Profile::Local => Self::local(cluster_size),
+        }
+    }
+
+    fn from_swim(profile: Profile, swim: foca::Config) -> Self {
+        Self {
+            cluster_name: "rollcall".to_owned(),
+            cookie: Cookie::default(),
+            max_datagram_size: 1400,
+            profile,
+            swim,
+        }
+    }
+
+    /// Sets the cluster name and cookie.
+    pub fn with_cluster(mut self, name: impl Into<String>, cookie: Cookie) -> Self {
+        self.cluster_name = name.into();
+        self.cookie = cookie;
+        self
+    }
+
+    /// Checks the limits documented on each field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cluster_name.is_empty() {
+            return Err(ConfigError::EmptyClusterName);
+        }
+        if self.cookie.as_bytes().is_empty() {
+            return Err(ConfigError::EmptyCookie);
+        }
+        if self.max_datagram_size < MIN_DATAGRAM_SIZE {
+            return Err(ConfigError::DatagramTooSmall(self.max_datagram_size));
+        }
+        if self.max_datagram_size > 65507 {
+            return Err(ConfigError::DatagramTooLarge(self.max_datagram_size));
+        }
+        let (period, rtt) = (self.swim.probe_period, self.swim.probe_rtt);
+        if rtt.is_zero() || rtt >= period {
+            return Err(ConfigError::ProbeTimings { period, rtt });
+        }
+        if self.swim.suspect_to_down_after.is_zero() {
+            return Err(ConfigError::ZeroSuspicion);
+        }
+        Ok(())
+    }
+
+    /// The foca configuration this config implies.
+    pub fn foca(&self) -> foca::Config {
+        let mut swim = self.swim.clone();
+        swim.max_packet_size = NonZeroUsize::new(self.max_datagram_size - wire::OVERHEAD)
+            .expect("validate() keeps max_datagram_size above the envelope overhead");
+        swim
+    }
+
+    /// An upper bound on how long after a crash every live node has marked
+    /// the crashed node down, in the absence of loss: one probe period for
+    /// some member to probe it, the suspicion timeout, and the time a
+    /// `Down` update needs to reach everyone by gossip
+    /// (`max_transmissions` rounds of periodic gossip).
+    pub fn detection_bound(&self) -> Duration {
+        let gossip = self
+            .swim
+            .periodic_gossip
+            .as_ref()
+            .map(|g| g.frequency)
+            .unwrap_or(self.swim.probe_period);
+        let n = self.swim.probe_period.as_secs_f64() // until a prober picks it
+            + self.swim.probe_period.as_secs_f64() // direct and indirect probes
+            + self.swim.suspect_to_down_after.as_secs_f64()
+            + gossip.as_secs_f64() * f64::from(self.swim.max_transmissions.get());
+        Duration::from_secs_f64(n)
+    }
+}
+
+fn size(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).expect("max(1) is non-zero")
+}
+
+fn suspicion(cluster_size: u32, period: Duration, multiplier: f64) -> Duration {
+    let secs = f64::max(1.0, f64::from(cluster_size.max(1)).log10()) * multiplier;
+    Duration::from_secs_f64(secs * period.as_secs_f64())
+}
+
+/// foca's retransmit count for a cluster size, exposed for reports.
+pub fn max_transmissions(cluster_size: u32) -> NonZeroU8 {
+    foca::Config::new_lan(size(cluster_size)).max_transmissions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_validates_for_small_and_large_clusters() {
+        for n in [0, 1, 5, 1000, 100_000] {
+            for p in [Profile::Lan, Profile::Wan, Profile::Local] {
+                Config::profile(p, n).validate().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn the_local_profile_probes_faster_than_lan() {
+        let (l, lan) = (Config::local(10), Config::lan(10));
+        assert!(l.swim.probe_rtt < lan.swim.probe_rtt);
+        assert!(l.swim.suspect_to_down_after < lan.swim.suspect_to_down_after);
+    }
+
+    #[test]
+    fn foca_gets_the_datagram_size_minus_the_envelope() {
+        let c = Config::lan(10);
+        assert_eq!(c.foca().max_packet_size.get(), 1400 - wire::OVERHEAD);
+    }
+
+    #[test]
+    fn out_of_range_fields_are_rejected_with_the_field_named() {
+        let mut c = Config::lan(10);
+        c.max_datagram_size = 100;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_datagram_size"));
+        let mut c = Config::lan(10);
+        c.swim.probe_rtt = c.swim.probe_period;
+        assert!(c.validate().unwrap_err().to_string().contains("probe_rtt"));
+        let c = Config::lan(10).with_cluster("", Cookie::new("x"));
+        assert_eq!(c.validate(), Err(ConfigError::EmptyClusterName));
+        let c = Config::lan(10).with_cluster("c", Cookie::new(""));
+        assert_eq!(c.validate(), Err(ConfigError::EmptyCookie));
+    }
+
+    #[test]
+    fn the_cookie_never_shows_in_debug_output() {
+        let c = Config::lan(3).with_cluster("c", Cookie::new("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(Cookie::default().is_default());
+    }
+}

@@ -1,0 +1,30 @@
+//! The sans-io core: everything a node decides, with no I/O, no clock and no
+//! OS randomness. The tokio runtime and the simulator drive the same code.
+//!
+//! | file | concept |
+//! |------|---------|
+//! | [`name`] | `NodeName` (`name@host`), validation, the port convention |
+//! | [`identity`] | `NodeId` (foca's identity: name, address, generation), `Peer` |
+//! | [`wire`] | the sealed envelope: versioned, cluster-tagged, cookie-keyed AEAD |
+//! | [`time`] | `Time`, the driver's clock as an input |
+//! | [`timers`] | one ordered deadline queue for foca's timers |
+//! | [`config`] | cluster name, cookie, LAN/WAN/local SWIM profiles |
+//! | [`event`] | `Event`: the facts a node reports |
+//! | [`node`] | `Node`: the state machine and its call protocol |
+
+pub mod config;
+pub mod event;
+pub mod identity;
+pub mod name;
+pub mod node;
+pub mod time;
+pub mod timers;
+pub mod wire;
+
+pub use config::{Config, ConfigError, Cookie, Profile};
+pub use event::Event;
+pub use foca::{Member, State};
+pub use identity::{NodeId, Peer};
+pub use name::{NameError, NodeName};
+pub use node::{Command, CommandError, Node, Stats, Transmit};
+pub use time::Time;

@@ -1,0 +1,410 @@
+//! [`Node`]: one cluster member's whole protocol state, driven from outside.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use foca::{Foca, NoCustomBroadcast, Notification, PostcardCodec, Runtime, Timer};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::config::{Config, ConfigError};
+use super::event::Event;
+use super::identity::{NodeId, Peer};
+use super::time::Time;
+use super::timers::TimerQueue;
+use super::wire::{DropCounts, DropReason, Envelope, Kind};
+
+type Swim = Foca<NodeId, PostcardCodec, StdRng, NoCustomBroadcast>;
+
+/// A datagram the driver must send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it.
+    pub to: SocketAddr,
+    /// The sealed datagram.
+    pub payload: Vec<u8>,
+}
+
+/// An imperative from the operator or the embedding program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Ask these nodes to let us in (announce to each). A request, not an
+    /// invite: it runs on the joining node.
+    Join(Vec<Peer>),
+    /// Tell the cluster we are leaving, then stop gossiping.
+    Leave,
+}
+
+/// Why a command was refused. Every variant leaves the node's state unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// `Join` named no node other than this one.
+    #[error("nothing to join: no node other than this one was named")]
+    NothingToJoin,
+    /// The node has left the cluster; it takes no further commands.
+    #[error("this node has left the cluster")]
+    HasLeft,
+    /// foca refused the operation (its message says why).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// Counters a node keeps about its traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to the driver to send.
+    pub datagrams_sent: u64,
+    /// Bytes in those datagrams, envelope included.
+    pub bytes_sent: u64,
+    /// Datagrams the driver delivered.
+    pub datagrams_received: u64,
+    /// Bytes in those datagrams.
+    pub bytes_received: u64,
+    /// Delivered datagrams dropped before they changed anything, by reason.
+    pub dropped: DropCounts,
+    /// Timer events foca reported an error for (state unchanged by each).
+    pub timer_errors: u64,
+}
+
+/// One cluster member's protocol state: SWIM (foca) behind a sealed envelope,
+/// with every timer in one queue. It performs no I/O and reads no clock or
+/// OS randomness: the driver feeds it and drains it.
+///
+/// # Call protocol
+///
+/// The driver (the tokio runtime, or the simulator) owns the `Node` and:
+///
+/// 1. feeds it inputs as they happen, passing the current time:
+///    [`handle_datagram`](Self::handle_datagram) for each datagram received,
+///    [`handle_timeout`](Self::handle_timeout) when the deadline from
+///    [`poll_timeout`](Self::poll_timeout) has passed, and
+///    [`handle_command`](Self::handle_command) for operator commands;
+/// 2. after **every** input, drains the outputs:
+///    [`poll_transmit`](Self::poll_transmit) until `None` (send each datagram),
+///    [`poll_event`](Self::poll_event) until `None` (report each event), and
+/// 3. re-reads [`poll_timeout`](Self::poll_timeout) and sleeps until that
+///    deadline or the next input, whichever comes first.
+///
+/// `now` must not go backwards between calls. Late timeouts are harmless: the
+/// node handles every timer that is due at the `now` it is given.
+pub struct Node {
+    swim: Swim,
+    io: Io,
+    scratch: Vec<u8>,
+    config: Config,
+    left: bool,
+}
+
+/// Everything foca's `Runtime` touches, apart from foca itself.
+struct Io {
+    now: Time,
+    timers: TimerQueue<Timer<NodeId>>,
+    envelope: Envelope,
+    nonce_rng: StdRng,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl Runtime<NodeId> for Io {
+    fn notify(&mut self, notification: Notification<'_, NodeId>) {
+        let event = match notification {
+            Notification::MemberUp(id) => Event::MemberUp(id.clone()),
+            Notification::MemberDown(id) => Event::MemberDown(id.clone()),
+            Notification::Rename(old, new) => Event::MemberRenewed {
+                old: old.clone(),
+                new: new.clone(),
+            },
+            Notification::Active => Event::Joined,
+            Notification::Idle => Event::Alone,
+            Notification::Rejoin(id) => Event::SelfRenewed(id.clone()),
+            // Our identity renews itself, so foca never goes defunct.
+            Notification::Defunct => return,
+        };
+        self.events.push_back(event);
+    }
+
+    fn send_to(&mut self, to: NodeId, data: &[u8]) {
+        let payload = self.envelope.seal(Kind::Gossip, data, &mut self.nonce_rng);
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        self.transmits.push_back(Transmit {
+            to: to.addr(),
+            payload,
+        });
+    }
+
+    fn submit_after(&mut self, event: Timer<NodeId>, after: Duration) {
+        self.timers.push(self.now + after, event);
+    }
+}
+
+impl Node {
+    /// Creates a node that is alone until it joins or is joined.
+    ///
+    /// `seed` is the node's only source of randomness (probe order, gossip
+    /// targets, nonces): the agent draws it from the OS, the simulator
+    /// derives it from the run's seed.
+    pub fn new(identity: NodeId, config: Config, seed: [u8; 32]) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut master = StdRng::from_seed(seed);
+        let mut s1 = [0u8; 32];
+        let mut s2 = [0u8; 32];
+        master.fill_bytes(&mut s1);
+        master.fill_bytes(&mut s2);
+        let swim = Foca::new(
+            identity,
+            config.foca(),
+            StdRng::from_seed(s1),
+            PostcardCodec,
+        );
+        Ok(Self {
+            swim,
+            io: Io {
+                now: Time::ZERO,
+                timers: TimerQueue::default(),
+                envelope: Envelope::new(config.cookie.as_bytes(), &config.cluster_name),
+                nonce_rng: StdRng::from_seed(s2),
+                transmits: VecDeque::new(),
+                events: VecDeque::new(),
+                stats: Stats::default(),
+            },
+            scratch: Vec::with_capacity(config.max_datagram_size),
+            config,
+            left: false,
+        })
+    }
+
+    /// Handles one datagram received from `from`.
+    ///
+    /// A datagram that is too large, not sealed for this cluster and cookie,
+    /// or malformed inside is dropped and counted in [`Stats::dropped`]; it
+    /// changes nothing else.
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
+        let _ = from;
+        self.io.now = now;
+        self.io.stats.datagrams_received += 1;
+        self.io.stats.bytes_received += datagram.len() as u64;
+        if let Err(reason) = self.receive(datagram) {
+            self.io.stats.dropped.count(reason);
+        }
+    }
+
+    fn receive(&mut self, datagram: &[u8]) -> Result<(), DropReason> {
+        if datagram.len() > self.config.max_datagram_size {
+            return Err(DropReason::TooLarge);
+        }
+        if self.left {
+            return Err(DropReason::AfterLeave);
+        }
+        let (kind, body) = self.io.envelope.open(datagram, &mut self.scratch)?;
+        match kind {
+            Kind::Gossip => self
+                .swim
+                .handle_data(body, &mut self.io)
+                .map_err(|e| match e {
+                    foca::Error::DataFromOurselves => DropReason::FromSelf,
+                    _ => DropReason::Malformed,
+                }),
+            Kind::Sync => Err(DropReason::UnknownKind),
+        }
+    }
+
+    /// Handles every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.io.now = now;
+        while let Some(timer) = self.io.timers.pop_due(now) {
+            if self.swim.handle_timer(timer, &mut self.io).is_err() {
+                self.io.stats.timer_errors += 1;
+            }
+        }
+    }
+
+    /// Carries out a command.
+    pub fn handle_command(&mut self, now: Time, command: Command) -> Result<(), CommandError> {
+        self.io.now = now;
+        if self.left {
+            return Err(CommandError::HasLeft);
+        }
+        match command {
+            Command::Join(peers) => {
+                let me = self.swim.identity().name().clone();
+                let targets: Vec<_> = peers.into_iter().filter(|p| p.name != me).collect();
+                if targets.is_empty() {
+                    return Err(CommandError::NothingToJoin);
+                }
+                for peer in targets {
+                    self.swim
+                        .announce(peer.placeholder(), &mut self.io)
+                        .map_err(|e| CommandError::Protocol(e.to_string()))?;
+                }
+                Ok(())
+            }
+            Command::Leave => {
+                self.swim
+                    .leave_cluster(&mut self.io)
+                    .map_err(|e| CommandError::Protocol(e.to_string()))?;
+                self.left = true;
+                self.io.timers.clear();
+                Ok(())
+            }
+        }
+    }
+
+    /// The next datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.io.transmits.pop_front()
+    }
+
+    /// The next event to report, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.io.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.io.timers.next_deadline()
+    }
+
+    /// This node's current identity.
+    pub fn identity(&self) -> &NodeId {
+        self.swim.identity()
+    }
+
+    /// The active members (alive or suspect), this node excluded.
+    pub fn members(&self) -> impl Iterator<Item = &NodeId> {
+        self.swim.iter_members().map(|m| m.id())
+    }
+
+    /// How many active members this node knows, itself excluded.
+    pub fn num_members(&self) -> usize {
+        self.swim.num_members()
+    }
+
+    /// Every member this node holds a record of, down ones included.
+    pub fn membership(&self) -> impl Iterator<Item = &foca::Member<NodeId>> {
+        self.swim.iter_membership_state()
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> &Stats {
+        &self.io.stats
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether this node has left the cluster.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::name::NodeName;
+
+    fn node(i: u8) -> Node {
+        let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
+        Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
+    }
+
+    fn peer(n: &Node) -> Peer {
+        Peer::new(n.identity().name().clone(), n.identity().addr())
+    }
+
+    #[test]
+    fn a_new_node_is_alone_and_sends_nothing() {
+        let mut a = node(1);
+        assert_eq!(a.num_members(), 0);
+        assert_eq!(a.poll_transmit(), None);
+        assert_eq!(a.poll_event(), None);
+    }
+
+    #[test]
+    fn join_sends_a_sealed_announce_to_the_peer_address() {
+        let mut a = node(1);
+        let b = node(2);
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        assert_eq!(t.to, b.identity().addr());
+        assert_eq!(t.payload[0], crate::core::wire::WIRE_VERSION);
+        assert_eq!(a.stats().datagrams_sent, 1);
+    }
+
+    #[test]
+    fn joining_only_yourself_is_refused_without_sending() {
+        let mut a = node(1);
+        let me = peer(&a);
+        assert_eq!(
+            a.handle_command(Time::ZERO, Command::Join(vec![me])),
+            Err(CommandError::NothingToJoin)
+        );
+        assert_eq!(a.poll_transmit(), None);
+    }
+
+    #[test]
+    fn two_nodes_see_each_other_after_one_exchange() {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let from_a = a.identity().addr();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, from_a, &t.payload);
+        assert_eq!(b.poll_event(), Some(Event::MemberUp(a.identity().clone())));
+        let reply = b.poll_transmit().unwrap();
+        a.handle_datagram(Time::ZERO, b.identity().addr(), &reply.payload);
+        assert_eq!(a.num_members(), 1);
+        assert_eq!(b.num_members(), 1);
+        assert!(a.poll_timeout().is_some());
+    }
+
+    #[test]
+    fn a_datagram_sealed_with_another_cookie_is_counted_and_never_decoded() {
+        let mut a = node(1);
+        let mut other = {
+            let name: NodeName = "x@127.0.0.9".parse().unwrap();
+            let cfg =
+                Config::lan(3).with_cluster("rollcall", crate::core::config::Cookie::new("other"));
+            Node::new(
+                NodeId::new(name, "127.0.0.9:4370".parse().unwrap(), 1),
+                cfg,
+                [9; 32],
+            )
+            .unwrap()
+        };
+        other
+            .handle_command(Time::ZERO, Command::Join(vec![peer(&a)]))
+            .unwrap();
+        let t = other.poll_transmit().unwrap();
+        a.handle_datagram(Time::ZERO, other.identity().addr(), &t.payload);
+        assert_eq!(a.stats().dropped.bad_seal, 1);
+        assert_eq!(a.stats().dropped.malformed, 0);
+        assert_eq!(a.num_members(), 0);
+        assert_eq!(a.poll_event(), None);
+    }
+
+    #[test]
+    fn after_leave_the_node_refuses_commands_and_drops_datagrams() {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        b.handle_command(Time::ZERO, Command::Leave).unwrap();
+        assert!(b.has_left());
+        assert_eq!(b.poll_timeout(), None);
+        assert_eq!(
+            b.handle_command(Time::ZERO, Command::Leave),
+            Err(CommandError::HasLeft)
+        );
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        assert_eq!(b.stats().dropped.after_leave, 1);
+    }
+}
