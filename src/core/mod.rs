@@ -9,12 +9,14 @@
 //! | [`time`] | `Time`, the driver's clock as an input |
 //! | [`timers`] | one ordered deadline queue for foca's timers |
 //! | [`config`] | cluster name, cookie, LAN/WAN/local SWIM profiles |
+//! | [`membership`] | `Status`: running and stopped nodes, as `status` prints them |
 //! | [`event`] | `Event`: the facts a node reports |
 //! | [`node`] | `Node`: the state machine and its call protocol |
 
 pub mod config;
 pub mod event;
 pub mod identity;
+pub mod membership;
 pub mod name;
 pub mod node;
 pub mod time;
@@ -25,6 +27,7 @@ pub use config::{Config, ConfigError, Cookie, Profile};
 pub use event::Event;
 pub use foca::{Member, State};
 pub use identity::{NodeId, Peer};
+pub use membership::Status;
 pub use name::{NameError, NodeName};
 pub use node::{Command, CommandError, Node, Stats, Transmit};
 pub use time::Time;

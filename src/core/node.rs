@@ -11,6 +11,8 @@ use rand::{Rng, SeedableRng};
 use super::config::{Config, ConfigError};
 use super::event::Event;
 use super::identity::{NodeId, Peer};
+use super::membership::Status;
+use super::name::NodeName;
 use super::time::Time;
 use super::timers::TimerQueue;
 use super::wire::{DropCounts, DropReason, Envelope, Kind};
@@ -30,18 +32,32 @@ pub struct Transmit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Ask these nodes to let us in (announce to each). A request, not an
-    /// invite: it runs on the joining node.
+    /// invite: it runs on the joining node. Refused while the node is in a
+    /// cluster; after `Leave` it rejoins with a renewed identity and an empty
+    /// view.
     Join(Vec<Peer>),
     /// Tell the cluster we are leaving, then stop gossiping.
     Leave,
+    /// Declare the named member down everywhere (usually a dead node that
+    /// should not wait for the failure detector).
+    ForceLeave(NodeName),
 }
 
 /// Why a command was refused. Every variant leaves the node's state unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
+    /// `Join` while this node is in a cluster: it must leave first.
+    #[error("this node is already in a cluster; leave it first")]
+    AlreadyInCluster,
     /// `Join` named no node other than this one.
     #[error("nothing to join: no node other than this one was named")]
     NothingToJoin,
+    /// `ForceLeave` named a node this node holds no record of.
+    #[error("unknown node {0}: it is not a member of this cluster")]
+    UnknownNode(NodeName),
+    /// `ForceLeave` named this node itself (use `Leave`).
+    #[error("{0} is this node; use leave instead of force-leave")]
+    ForceLeaveSelf(NodeName),
     /// The node has left the cluster; it takes no further commands.
     #[error("this node has left the cluster")]
     HasLeft,
@@ -94,6 +110,8 @@ pub struct Node {
     scratch: Vec<u8>,
     config: Config,
     left: bool,
+    /// Seeds the SWIM instance a rejoin after `Leave` builds.
+    reseed: StdRng,
 }
 
 /// Everything foca's `Runtime` touches, apart from foca itself.
@@ -173,6 +191,7 @@ impl Node {
             scratch: Vec::with_capacity(config.max_datagram_size),
             config,
             left: false,
+            reseed: master,
         })
     }
 
@@ -224,9 +243,6 @@ impl Node {
     /// Carries out a command.
     pub fn handle_command(&mut self, now: Time, command: Command) -> Result<(), CommandError> {
         self.io.now = now;
-        if self.left {
-            return Err(CommandError::HasLeft);
-        }
         match command {
             Command::Join(peers) => {
                 let me = self.swim.identity().name().clone();
@@ -234,12 +250,31 @@ impl Node {
                 if targets.is_empty() {
                     return Err(CommandError::NothingToJoin);
                 }
-                for peer in targets {
-                    self.swim
-                        .announce(peer.placeholder(), &mut self.io)
-                        .map_err(|e| CommandError::Protocol(e.to_string()))?;
+                if !self.left && self.swim.num_members() > 0 {
+                    return Err(CommandError::AlreadyInCluster);
                 }
-                Ok(())
+                if self.left {
+                    self.start_over();
+                }
+                self.announce(targets.iter())
+                    .map_err(|e| CommandError::Protocol(e.to_string()))
+            }
+            _ if self.left => Err(CommandError::HasLeft),
+            Command::ForceLeave(name) => {
+                if &name == self.swim.identity().name() {
+                    return Err(CommandError::ForceLeaveSelf(name));
+                }
+                let member = self
+                    .swim
+                    .iter_membership_state()
+                    .find(|m| m.id().name() == &name)
+                    .cloned()
+                    .ok_or(CommandError::UnknownNode(name))?;
+                let down =
+                    foca::Member::new(member.id().clone(), member.incarnation(), foca::State::Down);
+                self.swim
+                    .apply_many(std::iter::once(down), true, &mut self.io)
+                    .map_err(|e| CommandError::Protocol(e.to_string()))
             }
             Command::Leave => {
                 self.swim
@@ -250,6 +285,52 @@ impl Node {
                 Ok(())
             }
         }
+    }
+
+    /// Takes the seeds a discovery strategy found (static list, DNS, etcd,
+    /// Kubernetes) and announces to every one that is not this node and not
+    /// already an active member. The driver calls it at start and on every
+    /// rediscovery, so a cluster forms whatever order nodes start in. Ignored
+    /// after `Leave`: a node that left stays out until an explicit `Join`.
+    pub fn handle_discovered(&mut self, now: Time, seeds: &[Peer]) {
+        self.io.now = now;
+        if self.left {
+            return;
+        }
+        let me = self.swim.identity().name().clone();
+        let members: std::collections::BTreeSet<&NodeName> =
+            self.swim.iter_members().map(|m| m.id().name()).collect();
+        let targets: Vec<Peer> = seeds
+            .iter()
+            .filter(|p| p.name != me && !members.contains(&p.name))
+            .cloned()
+            .collect();
+        if self.announce(targets.iter()).is_err() {
+            self.io.stats.timer_errors += 1;
+        }
+    }
+
+    fn announce<'a>(&mut self, peers: impl Iterator<Item = &'a Peer>) -> Result<(), foca::Error> {
+        for peer in peers {
+            self.swim.announce(peer.placeholder(), &mut self.io)?;
+        }
+        Ok(())
+    }
+
+    /// After `Leave`: a fresh SWIM instance under a renewed identity, with an
+    /// empty view and no pending timers.
+    fn start_over(&mut self) {
+        let identity = self.swim.identity().renewed();
+        let mut seed = [0u8; 32];
+        self.reseed.fill_bytes(&mut seed);
+        self.swim = Foca::new(
+            identity,
+            self.config.foca(),
+            StdRng::from_seed(seed),
+            PostcardCodec,
+        );
+        self.io.timers.clear();
+        self.left = false;
     }
 
     /// The next datagram to send, if any.
@@ -287,6 +368,15 @@ impl Node {
         self.swim.iter_membership_state()
     }
 
+    /// Running and stopped nodes as this node sees them.
+    pub fn status(&self) -> Status {
+        Status::new(
+            self.identity().name().clone(),
+            self.membership()
+                .map(|m| (m.id().name().clone(), m.state() != foca::State::Down)),
+        )
+    }
+
     /// Traffic counters.
     pub fn stats(&self) -> &Stats {
         &self.io.stats
@@ -306,7 +396,6 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::name::NodeName;
 
     fn node(i: u8) -> Node {
         let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
@@ -406,5 +495,107 @@ mod tests {
         );
         b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
         assert_eq!(b.stats().dropped.after_leave, 1);
+        while b.poll_transmit().is_some() {}
+        b.handle_discovered(Time::ZERO, &[peer(&a)]);
+        assert_eq!(
+            b.poll_transmit(),
+            None,
+            "a node that left must not rediscover"
+        );
+    }
+
+    #[test]
+    fn join_after_leave_rejoins_with_a_renewed_identity_and_an_empty_view() {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        b.handle_command(Time::ZERO, Command::Leave).unwrap();
+        while b.poll_transmit().is_some() {}
+        let before = b.identity().generation();
+        b.handle_command(Time::ZERO, Command::Join(vec![peer(&a)]))
+            .unwrap();
+        assert!(!b.has_left());
+        assert_eq!(b.identity().generation(), before + 1);
+        assert_eq!(b.membership().count(), 0);
+        assert_eq!(b.poll_transmit().unwrap().to, a.identity().addr());
+    }
+
+    #[test]
+    fn join_while_in_a_cluster_is_refused() {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        let c = node(3);
+        assert_eq!(
+            b.handle_command(Time::ZERO, Command::Join(vec![peer(&c)])),
+            Err(CommandError::AlreadyInCluster)
+        );
+    }
+
+    #[test]
+    fn discovered_seeds_are_announced_to_unless_already_members() {
+        let (mut a, mut b) = (node(1), node(2));
+        let c = node(3);
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        while b.poll_transmit().is_some() {}
+        b.handle_discovered(Time::ZERO, &[peer(&a), peer(&b), peer(&c)]);
+        let sent: Vec<_> = std::iter::from_fn(|| b.poll_transmit())
+            .map(|t| t.to)
+            .collect();
+        assert_eq!(sent, [c.identity().addr()]);
+    }
+}
+
+#[cfg(test)]
+mod force_leave_tests {
+    use super::*;
+
+    fn pair() -> (Node, Node) {
+        let mk = |i: u8| {
+            let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
+            let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
+            Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
+        };
+        let (mut a, mut b) = (mk(1), mk(2));
+        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
+        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        (a, b)
+    }
+
+    #[test]
+    fn force_leave_moves_a_member_from_running_to_stopped() {
+        let (a, mut b) = pair();
+        assert_eq!(b.status().running_nodes.len(), 2);
+        b.handle_command(Time::ZERO, Command::ForceLeave(a.identity().name().clone()))
+            .unwrap();
+        let s = b.status();
+        assert_eq!(s.running_nodes, [b.identity().name().clone()]);
+        assert_eq!(s.stopped_nodes, [a.identity().name().clone()]);
+    }
+
+    #[test]
+    fn force_leave_of_an_unknown_node_or_of_oneself_is_refused() {
+        let (_a, mut b) = pair();
+        let stranger: NodeName = "nobody@127.0.0.9".parse().unwrap();
+        assert_eq!(
+            b.handle_command(Time::ZERO, Command::ForceLeave(stranger.clone())),
+            Err(CommandError::UnknownNode(stranger))
+        );
+        let me = b.identity().name().clone();
+        assert_eq!(
+            b.handle_command(Time::ZERO, Command::ForceLeave(me.clone())),
+            Err(CommandError::ForceLeaveSelf(me))
+        );
+        assert_eq!(b.status().running_nodes.len(), 2);
     }
 }
