@@ -1,7 +1,8 @@
 //! The identity a node gossips under: its name, where to reach it, and a generation.
 //!
 //! foca identifies members by [`foca::Identity`]. Ours is a [`NodeId`]: the
-//! [`NodeName`] (foca's `Addr`, unique in the cluster), the socket address the
+//! [`NodeName`] (unique in the cluster; foca's `Addr` is its 64-bit
+//! [`NameKey`]), the socket address the
 //! node's gossip listens on, and a `generation`. A node that restarts, or that
 //! the cluster declared down, comes back with a higher generation
 //! ([`NodeId::renew`]); when two identities share a name the higher generation
@@ -11,7 +12,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::name::NodeName;
+use super::name::{NameKey, NodeName};
 
 /// A member's identity: name, gossip address and generation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,14 +85,14 @@ impl Peer {
 }
 
 impl foca::Identity for NodeId {
-    type Addr = NodeName;
+    type Addr = NameKey;
 
     fn renew(&self) -> Option<Self> {
         Some(self.renewed())
     }
 
-    fn addr(&self) -> NodeName {
-        self.name.clone()
+    fn addr(&self) -> NameKey {
+        self.name.key()
     }
 
     fn win_addr_conflict(&self, adversary: &Self) -> bool {
