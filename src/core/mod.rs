@@ -11,6 +11,7 @@
 //! | [`config`] | cluster name, cookie, LAN/WAN/local SWIM profiles |
 //! | [`membership`] | `Status`: running and stopped nodes, as `status` prints them |
 //! | [`event`] | `Event`: the facts a node reports |
+//! | [`sync`] | full-state sync: digests, record batches, validation |
 //! | [`node`] | `Node`: the state machine and its call protocol |
 
 pub mod config;
@@ -19,11 +20,12 @@ pub mod identity;
 pub mod membership;
 pub mod name;
 pub mod node;
+pub mod sync;
 pub mod time;
 pub mod timers;
 pub mod wire;
 
-pub use config::{Config, ConfigError, Cookie, Profile};
+pub use config::{Config, ConfigError, Cookie, Profile, SyncConfig};
 pub use event::Event;
 pub use foca::{Member, State};
 pub use identity::{NodeId, Peer};

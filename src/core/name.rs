@@ -45,6 +45,13 @@ pub struct NodeName {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NameKey(u64);
 
+impl NameKey {
+    /// The key as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
 /// The host part of a node name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Host<'a> {

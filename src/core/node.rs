@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use foca::{Foca, NoCustomBroadcast, Notification, PostcardCodec, Runtime, Timer};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 
 use super::config::{Config, ConfigError};
 use super::event::Event;
 use super::identity::{NodeId, Peer};
 use super::membership::Status;
+use super::name::NameKey;
 use super::name::NodeName;
+use super::sync::{self, SyncMsg, SyncReject, SyncStats};
 use super::time::Time;
 use super::timers::TimerQueue;
 use super::wire::{DropCounts, DropReason, Envelope, Kind};
@@ -81,6 +83,8 @@ pub struct Stats {
     pub dropped: DropCounts,
     /// Timer events foca reported an error for (state unchanged by each).
     pub timer_errors: u64,
+    /// The full-state sync exchange (its datagrams are also in the totals).
+    pub sync: SyncStats,
 }
 
 /// One cluster member's protocol state: SWIM (foca) behind a sealed envelope,
@@ -112,12 +116,36 @@ pub struct Node {
     left: bool,
     /// Seeds the SWIM instance a rejoin after `Leave` builds.
     reseed: StdRng,
+    sync: SyncState,
+}
+
+/// A node's side of the full-state sync (see [`sync`]).
+struct SyncState {
+    rng: StdRng,
+    next_session: u32,
+    /// The session this node opened and awaits a digest for: (session, peer).
+    open: Option<(u32, NameKey)>,
+    /// Sessions whose `want` this node answered: (peer, session), newest last.
+    answered: VecDeque<(NameKey, u32)>,
+    interval: Duration,
+    /// A difference was seen since the last tick (as opener or answerer).
+    unsettled: bool,
+    scheduled: bool,
+    /// The last seeds discovery reported: sync partners when alone.
+    seeds: Vec<Peer>,
+}
+
+/// What a deadline in the timer queue is for.
+#[derive(Debug)]
+enum Wake {
+    Swim(Timer<NodeId>),
+    Sync,
 }
 
 /// Everything foca's `Runtime` touches, apart from foca itself.
 struct Io {
     now: Time,
-    timers: TimerQueue<Timer<NodeId>>,
+    timers: TimerQueue<Wake>,
     envelope: Envelope,
     nonce_rng: StdRng,
     transmits: VecDeque<Transmit>,
@@ -144,17 +172,24 @@ impl Runtime<NodeId> for Io {
     }
 
     fn send_to(&mut self, to: NodeId, data: &[u8]) {
-        let payload = self.envelope.seal(Kind::Gossip, data, &mut self.nonce_rng);
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += payload.len() as u64;
-        self.transmits.push_back(Transmit {
-            to: to.addr(),
-            payload,
-        });
+        self.send(Kind::Gossip, to.addr(), data);
     }
 
     fn submit_after(&mut self, event: Timer<NodeId>, after: Duration) {
-        self.timers.push(self.now + after, event);
+        self.timers.push(self.now + after, Wake::Swim(event));
+    }
+}
+
+impl Io {
+    fn send(&mut self, kind: Kind, to: SocketAddr, body: &[u8]) {
+        let payload = self.envelope.seal(kind, body, &mut self.nonce_rng);
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        if kind == Kind::Sync {
+            self.stats.sync.datagrams_sent += 1;
+            self.stats.sync.bytes_sent += payload.len() as u64;
+        }
+        self.transmits.push_back(Transmit { to, payload });
     }
 }
 
@@ -169,8 +204,10 @@ impl Node {
         let mut master = StdRng::from_seed(seed);
         let mut s1 = [0u8; 32];
         let mut s2 = [0u8; 32];
+        let mut s3 = [0u8; 32];
         master.fill_bytes(&mut s1);
         master.fill_bytes(&mut s2);
+        master.fill_bytes(&mut s3);
         let swim = Foca::new(
             identity,
             config.foca(),
@@ -189,6 +226,16 @@ impl Node {
                 stats: Stats::default(),
             },
             scratch: Vec::with_capacity(config.max_datagram_size),
+            sync: SyncState {
+                rng: StdRng::from_seed(s3),
+                next_session: 0,
+                open: None,
+                answered: VecDeque::new(),
+                interval: config.sync.map(|s| s.min_interval).unwrap_or_default(),
+                unsettled: true,
+                scheduled: false,
+                seeds: Vec::new(),
+            },
             config,
             left: false,
             reseed: master,
@@ -203,6 +250,7 @@ impl Node {
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
         let _ = from;
         self.io.now = now;
+        self.schedule_sync();
         self.io.stats.datagrams_received += 1;
         self.io.stats.bytes_received += datagram.len() as u64;
         if let Err(reason) = self.receive(datagram) {
@@ -226,16 +274,232 @@ impl Node {
                     foca::Error::DataFromOurselves => DropReason::FromSelf,
                     _ => DropReason::Malformed,
                 }),
-            Kind::Sync => Err(DropReason::UnknownKind),
+            Kind::Sync => {
+                let msg = sync::decode(body).map_err(|r| self.reject_sync(r))?;
+                self.handle_sync(msg).map_err(|r| self.reject_sync(r))
+            }
         }
+    }
+
+    fn reject_sync(&mut self, reason: SyncReject) -> DropReason {
+        self.io.stats.sync.count(reason);
+        match reason {
+            SyncReject::Malformed => DropReason::Malformed,
+            _ => DropReason::SyncRejected,
+        }
+    }
+
+    /// This node's view as sync sees it: itself (alive) and every record.
+    fn digest(&self) -> [u64; sync::BUCKETS] {
+        let me = std::iter::once((self.swim.identity(), false));
+        let others = self
+            .swim
+            .iter_membership_state()
+            .map(|m| (m.id(), m.state() == foca::State::Down));
+        sync::digest(me.chain(others))
+    }
+
+    /// This node's records in the buckets of `want`, itself included.
+    fn records_in(&self, want: u64) -> Vec<sync::Record> {
+        let wanted = |id: &NodeId| want & (1 << sync::bucket_of(id.name())) != 0;
+        let me = self.swim.identity();
+        let mut out: Vec<_> = self
+            .swim
+            .iter_membership_state()
+            .filter(|m| wanted(m.id()))
+            .cloned()
+            .collect();
+        if wanted(me) {
+            out.push(foca::Member::alive(me.clone()));
+        }
+        out
+    }
+
+    fn max_sync_body(&self) -> usize {
+        self.config.max_datagram_size - super::wire::OVERHEAD
+    }
+
+    fn send_sync(&mut self, to: SocketAddr, msg: &SyncMsg) {
+        let body = postcard::to_allocvec(msg).expect("sync messages encode");
+        self.io.send(Kind::Sync, to, &body);
+    }
+
+    fn send_records(
+        &mut self,
+        to: SocketAddr,
+        session: u32,
+        want: u64,
+        records: Vec<sync::Record>,
+    ) {
+        self.io.stats.sync.records_sent += records.len() as u64;
+        let me = self.swim.identity().clone();
+        let max = self.max_sync_body();
+        for body in sync::members_messages(session, &me, want, records.into_iter(), max) {
+            self.io.send(Kind::Sync, to, &body);
+        }
+    }
+
+    fn handle_sync(&mut self, msg: SyncMsg) -> Result<(), SyncReject> {
+        let me = self.swim.identity().clone();
+        match msg {
+            SyncMsg::Summary {
+                session,
+                from,
+                hash,
+                ..
+            } => {
+                let mine = self.digest();
+                if sync::summary_hash(&mine) == hash {
+                    self.io.stats.sync.summaries_equal += 1;
+                } else {
+                    self.io.stats.sync.summaries_differ += 1;
+                    self.sync.unsettled = true;
+                    let reply = SyncMsg::Digest {
+                        session,
+                        from: me,
+                        buckets: mine.to_vec(),
+                    };
+                    self.send_sync(from.addr(), &reply);
+                }
+                Ok(())
+            }
+            SyncMsg::Digest {
+                session,
+                from,
+                buckets,
+            } => {
+                if self.sync.open != Some((session, from.name().key())) {
+                    return Err(SyncReject::Unsolicited);
+                }
+                let diff = sync::differing(&self.digest(), &buckets);
+                if diff != 0 {
+                    self.sync.unsettled = true;
+                    let records = self.records_in(diff);
+                    self.send_records(from.addr(), session, diff, records);
+                }
+                Ok(())
+            }
+            SyncMsg::Members {
+                session,
+                from,
+                want,
+                members,
+            } => {
+                self.io.stats.sync.records_received += members.len() as u64;
+                // foca's precedence rules decide every record: see ARCHITECTURE.md.
+                if self
+                    .swim
+                    .apply_many(members.into_iter(), false, &mut self.io)
+                    .is_err()
+                {
+                    return Err(SyncReject::Malformed);
+                }
+                let key = (from.name().key(), session);
+                if want != 0 && !self.sync.answered.contains(&key) {
+                    if self.sync.answered.len() >= 64 {
+                        self.sync.answered.pop_front();
+                    }
+                    self.sync.answered.push_back(key);
+                    let records = self.records_in(want);
+                    self.send_records(from.addr(), session, 0, records);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens a sync session with `to`.
+    fn open_sync(&mut self, to: SocketAddr, key: NameKey) {
+        if self.config.sync.is_none() {
+            return;
+        }
+        let session = self.sync.next_session;
+        self.sync.next_session = session.wrapping_add(1);
+        self.sync.open = Some((session, key));
+        self.io.stats.sync.sessions_started += 1;
+        let digest = self.digest();
+        let msg = SyncMsg::Summary {
+            session,
+            from: self.swim.identity().clone(),
+            count: u32::try_from(self.swim.iter_membership_state().len() + 1).unwrap_or(u32::MAX),
+            hash: sync::summary_hash(&digest),
+        };
+        self.send_sync(to, &msg);
+    }
+
+    /// Arms the periodic sync timer once the node has a notion of `now`.
+    fn schedule_sync(&mut self) {
+        if self.sync.scheduled || self.config.sync.is_none() || self.left {
+            return;
+        }
+        self.sync.scheduled = true;
+        let delay = self.jittered(self.sync.interval);
+        self.io.timers.push(self.io.now + delay, Wake::Sync);
+    }
+
+    fn jittered(&mut self, d: Duration) -> Duration {
+        d.mul_f64(self.sync.rng.random_range(0.75..1.25))
+    }
+
+    /// The periodic sync tick: adapt the interval, pick a partner, open a
+    /// session, re-arm.
+    fn sync_tick(&mut self) {
+        let Some(cfg) = self.config.sync else { return };
+        self.sync.interval = if self.sync.unsettled {
+            cfg.min_interval
+        } else {
+            (self.sync.interval * 2).min(cfg.max_interval)
+        };
+        self.sync.unsettled = false;
+        if let Some((to, key)) = self.pick_sync_partner() {
+            self.open_sync(to, key);
+        }
+        self.sync.scheduled = false;
+        self.schedule_sync();
+    }
+
+    /// A random active member; now and then (1 in 8) a member held down, so
+    /// sides of a healed partition find each other; when alone, a member held
+    /// down or a discovered seed.
+    fn pick_sync_partner(&mut self) -> Option<(SocketAddr, NameKey)> {
+        let down: Vec<&NodeId> = self
+            .swim
+            .iter_membership_state()
+            .filter(|m| m.state() == foca::State::Down)
+            .map(|m| m.id())
+            .collect();
+        let active = self.swim.num_members();
+        let try_down = !down.is_empty() && (active == 0 || self.sync.rng.random_range(0..8) == 0);
+        if try_down {
+            let id = down[self.sync.rng.random_range(0..down.len())];
+            return Some((id.addr(), id.name().key()));
+        }
+        if active > 0 {
+            let i = self.sync.rng.random_range(0..active);
+            let id = self.swim.iter_members().nth(i).map(|m| m.id())?;
+            return Some((id.addr(), id.name().key()));
+        }
+        let me = self.swim.identity().name().clone();
+        let seeds: Vec<&Peer> = self.sync.seeds.iter().filter(|p| p.name != me).collect();
+        if seeds.is_empty() {
+            return None;
+        }
+        let p = seeds[self.sync.rng.random_range(0..seeds.len())];
+        Some((p.addr, p.name.key()))
     }
 
     /// Handles every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Time) {
         self.io.now = now;
-        while let Some(timer) = self.io.timers.pop_due(now) {
-            if self.swim.handle_timer(timer, &mut self.io).is_err() {
-                self.io.stats.timer_errors += 1;
+        self.schedule_sync();
+        while let Some(wake) = self.io.timers.pop_due(now) {
+            match wake {
+                Wake::Swim(timer) => {
+                    if self.swim.handle_timer(timer, &mut self.io).is_err() {
+                        self.io.stats.timer_errors += 1;
+                    }
+                }
+                Wake::Sync => self.sync_tick(),
             }
         }
     }
@@ -257,7 +521,11 @@ impl Node {
                     self.start_over();
                 }
                 self.announce(targets.iter())
-                    .map_err(|e| CommandError::Protocol(e.to_string()))
+                    .map_err(|e| CommandError::Protocol(e.to_string()))?;
+                // Fetch the whole view from the first target at once.
+                self.schedule_sync();
+                self.open_sync(targets[0].addr, targets[0].name.key());
+                Ok(())
             }
             _ if self.left => Err(CommandError::HasLeft),
             Command::ForceLeave(name) => {
@@ -282,6 +550,7 @@ impl Node {
                     .map_err(|e| CommandError::Protocol(e.to_string()))?;
                 self.left = true;
                 self.io.timers.clear();
+                self.sync.scheduled = false;
                 Ok(())
             }
         }
@@ -297,6 +566,8 @@ impl Node {
         if self.left {
             return;
         }
+        self.sync.seeds = seeds.to_vec();
+        self.schedule_sync();
         let me = self.swim.identity().name().clone();
         let members: std::collections::BTreeSet<&NodeName> =
             self.swim.iter_members().map(|m| m.id().name()).collect();
@@ -307,6 +578,12 @@ impl Node {
             .collect();
         if self.announce(targets.iter()).is_err() {
             self.io.stats.timer_errors += 1;
+        }
+        // Alone: fetch the whole view from one seed at once.
+        if self.swim.num_members() == 0 {
+            if let Some(p) = targets.first() {
+                self.open_sync(p.addr, p.name.key());
+            }
         }
     }
 
@@ -330,6 +607,8 @@ impl Node {
             PostcardCodec,
         );
         self.io.timers.clear();
+        self.sync.scheduled = false;
+        self.sync.open = None;
         self.left = false;
     }
 
@@ -424,7 +703,9 @@ mod tests {
         let t = a.poll_transmit().unwrap();
         assert_eq!(t.to, b.identity().addr());
         assert_eq!(t.payload[0], crate::core::wire::WIRE_VERSION);
-        assert_eq!(a.stats().datagrams_sent, 1);
+        // The announce, and the summary that opens the join's sync round.
+        assert_eq!(a.stats().datagrams_sent, 2);
+        assert_eq!(a.stats().sync.datagrams_sent, 1);
     }
 
     #[test]
@@ -597,5 +878,146 @@ mod force_leave_tests {
             Err(CommandError::ForceLeaveSelf(me))
         );
         assert_eq!(b.status().running_nodes.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::core::sync::SyncMsg;
+
+    fn node(i: u8) -> Node {
+        let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
+        Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
+    }
+
+    fn deliver(to: &mut Node, from: &mut Node) {
+        while let Some(t) = from.poll_transmit() {
+            if t.to == to.identity().addr() {
+                to.handle_datagram(Time::ZERO, from.identity().addr(), &t.payload);
+            }
+        }
+    }
+
+    /// Seals `members` as a sync `Members` message from `from`.
+    fn members_from(from: &Node, members: Vec<sync::Record>) -> Vec<u8> {
+        let msg = SyncMsg::Members {
+            session: 1,
+            from: from.identity().clone(),
+            want: 0,
+            members,
+        };
+        let c = Config::lan(3);
+        let env = Envelope::new(c.cookie.as_bytes(), &c.cluster_name);
+        let body = postcard::to_allocvec(&msg).unwrap();
+        env.seal(Kind::Sync, &body, &mut StdRng::seed_from_u64(9))
+    }
+
+    /// a knows b; b is then held down by a (force-left).
+    fn a_holds_b_down() -> (Node, Node) {
+        let (mut a, mut b) = (node(1), node(2));
+        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
+        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
+            .unwrap();
+        deliver(&mut b, &mut a);
+        deliver(&mut a, &mut b);
+        assert_eq!(a.num_members(), 1);
+        a.handle_command(Time::ZERO, Command::ForceLeave(b.identity().name().clone()))
+            .unwrap();
+        assert_eq!(a.status().stopped_nodes.len(), 1);
+        (a, b)
+    }
+
+    #[test]
+    fn a_sync_never_resurrects_a_member_held_down_at_the_same_generation() {
+        let (mut a, b) = a_holds_b_down();
+        let c = node(3);
+        let stale = foca::Member::new(b.identity().clone(), 40, foca::State::Alive);
+        a.handle_datagram(
+            Time::ZERO,
+            c.identity().addr(),
+            &members_from(&c, vec![stale]),
+        );
+        let s = a.status();
+        assert_eq!(s.stopped_nodes, [b.identity().name().clone()]);
+        assert!(!s.running_nodes.contains(b.identity().name()));
+    }
+
+    #[test]
+    fn a_sync_brings_back_a_member_with_a_newer_generation() {
+        let (mut a, b) = a_holds_b_down();
+        let c = node(3);
+        let renewed = foca::Member::alive(b.identity().renewed());
+        a.handle_datagram(
+            Time::ZERO,
+            c.identity().addr(),
+            &members_from(&c, vec![renewed]),
+        );
+        assert!(a.status().running_nodes.contains(b.identity().name()));
+        assert!(a.status().stopped_nodes.is_empty());
+    }
+
+    #[test]
+    fn a_sync_record_older_than_the_one_held_is_ignored() {
+        let (mut a, mut b) = (node(1), node(2));
+        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
+        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
+            .unwrap();
+        deliver(&mut b, &mut a);
+        deliver(&mut a, &mut b);
+        let c = node(3);
+        let old = NodeId::new(b.identity().name().clone(), b.identity().addr(), 0);
+        let down_old = foca::Member::new(old, 0, foca::State::Down);
+        a.handle_datagram(
+            Time::ZERO,
+            c.identity().addr(),
+            &members_from(&c, vec![down_old]),
+        );
+        assert!(a.status().running_nodes.contains(b.identity().name()));
+    }
+
+    #[test]
+    fn a_digest_nobody_asked_for_is_rejected_and_counted() {
+        let mut a = node(1);
+        let c = node(3);
+        let msg = SyncMsg::Digest {
+            session: 77,
+            from: c.identity().clone(),
+            buckets: vec![0; sync::BUCKETS],
+        };
+        let cfg = Config::lan(3);
+        let env = Envelope::new(cfg.cookie.as_bytes(), &cfg.cluster_name);
+        let d = env.seal(
+            Kind::Sync,
+            &postcard::to_allocvec(&msg).unwrap(),
+            &mut StdRng::seed_from_u64(1),
+        );
+        a.handle_datagram(Time::ZERO, c.identity().addr(), &d);
+        assert_eq!(a.stats().sync.rejected_unsolicited, 1);
+        assert_eq!(a.stats().dropped.sync_rejected, 1);
+        assert_eq!(a.poll_transmit(), None);
+    }
+
+    #[test]
+    fn two_nodes_with_different_views_converge_in_one_round() {
+        // a knows c; b knows nobody. One session from b to a gives b both.
+        let (mut a, mut b, mut c) = (node(1), node(2), node(3));
+        let pa = Peer::new(a.identity().name().clone(), a.identity().addr());
+        c.handle_command(Time::ZERO, Command::Join(vec![pa.clone()]))
+            .unwrap();
+        deliver(&mut a, &mut c);
+        while a.poll_transmit().is_some() {}
+        b.open_sync(a.identity().addr(), a.identity().name().key());
+        for _ in 0..4 {
+            deliver(&mut a, &mut b);
+            deliver(&mut b, &mut a);
+        }
+        let names: Vec<_> = b.members().map(|m| m.name().clone()).collect();
+        assert!(
+            names.contains(a.identity().name()) && names.contains(c.identity().name()),
+            "{names:?}"
+        );
+        assert!(a.members().any(|m| m.name() == b.identity().name()));
     }
 }

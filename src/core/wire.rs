@@ -92,6 +92,9 @@ pub enum DropReason {
     /// Arrived after this node left the cluster.
     #[error("datagram after leave")]
     AfterLeave,
+    /// A sync message that decoded but broke a rule (see `SyncStats`).
+    #[error("sync message rejected")]
+    SyncRejected,
 }
 
 /// Datagrams dropped, by reason. Every drop is counted exactly once.
@@ -115,6 +118,8 @@ pub struct DropCounts {
     pub from_self: u64,
     /// See [`DropReason::AfterLeave`].
     pub after_leave: u64,
+    /// See [`DropReason::SyncRejected`].
+    pub sync_rejected: u64,
 }
 
 impl DropCounts {
@@ -130,6 +135,7 @@ impl DropCounts {
             DropReason::TooLarge => &mut self.too_large,
             DropReason::FromSelf => &mut self.from_self,
             DropReason::AfterLeave => &mut self.after_leave,
+            DropReason::SyncRejected => &mut self.sync_rejected,
         };
         *slot += 1;
     }
@@ -145,6 +151,7 @@ impl DropCounts {
             + self.too_large
             + self.from_self
             + self.after_leave
+            + self.sync_rejected
     }
 }
 
