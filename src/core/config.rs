@@ -101,6 +101,9 @@ pub enum ConfigError {
         /// The maximum interval.
         max: Duration,
     },
+    /// autoclean is zero.
+    #[error("autoclean must be longer than zero (or off)")]
+    ZeroAutoclean,
     /// suspect_to_down_after is zero.
     #[error("swim.suspect_to_down_after must not be zero")]
     ZeroSuspicion,
@@ -154,7 +157,18 @@ pub struct Config {
     pub swim: foca::Config,
     /// Full-state sync; `None` turns it off (plain foca gossip only).
     pub sync: Option<SyncConfig>,
+    /// How long a member stays down before every node forgets it (and how
+    /// long tombstones of departed nodes are kept). `None` keeps them
+    /// forever. Default 24 h, as EMQX's `cluster.autoclean`.
+    pub autoclean: Option<Duration>,
+    /// Whether the sides of a healed partition merge by themselves (the
+    /// smaller side rejoins the larger). Default on, as EMQX's
+    /// `cluster.autoheal`. Off, sides stay apart until a manual join.
+    pub autoheal: bool,
 }
+
+/// The default `autoclean`: 24 hours.
+pub const DEFAULT_AUTOCLEAN: Duration = Duration::from_secs(24 * 3600);
 
 impl Config {
     /// The LAN profile for a cluster of about `cluster_size` nodes.
@@ -195,6 +209,8 @@ impl Config {
             profile,
             swim,
             sync: Some(SyncConfig::default()),
+            autoclean: Some(DEFAULT_AUTOCLEAN),
+            autoheal: true,
         }
     }
 
@@ -226,6 +242,9 @@ impl Config {
         if self.swim.suspect_to_down_after.is_zero() {
             return Err(ConfigError::ZeroSuspicion);
         }
+        if self.autoclean.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::ZeroAutoclean);
+        }
         if let Some(sync) = &self.sync {
             if sync.min_interval.is_zero() || sync.max_interval < sync.min_interval {
                 return Err(ConfigError::SyncIntervals {
@@ -238,8 +257,20 @@ impl Config {
     }
 
     /// The foca configuration this config implies.
+    ///
+    /// rollcall takes three decisions away from foca: it forgets down
+    /// members itself (autoclean, so `remove_down_after` is off), it never
+    /// lets a member that holds us down tell us so directly
+    /// (`notify_down_members` is off: only our own side's gossip, or the
+    /// autoheal decision, makes a node renew), and without autoheal it does
+    /// not announce to members held down.
     pub fn foca(&self) -> foca::Config {
         let mut swim = self.swim.clone();
+        swim.remove_down_after = None;
+        swim.notify_down_members = false;
+        if !self.autoheal {
+            swim.periodic_announce_to_down_members = None;
+        }
         swim.max_packet_size = NonZeroUsize::new(self.max_datagram_size - wire::OVERHEAD)
             .expect("validate() keeps max_datagram_size above the envelope overhead");
         swim

@@ -2,11 +2,21 @@
 //!
 //! foca identifies members by [`foca::Identity`]. Ours is a [`NodeId`]: the
 //! [`NodeName`] (unique in the cluster; foca's `Addr` is its 64-bit
-//! [`NameKey`]), the socket address the
-//! node's gossip listens on, and a `generation`. A node that restarts, or that
-//! the cluster declared down, comes back with a higher generation
-//! ([`NodeId::renew`]); when two identities share a name the higher generation
-//! wins, so the newcomer replaces the stale record instead of being refused.
+//! [`NameKey`]), the socket address the node's gossip listens on, and a
+//! version in two parts:
+//!
+//! * `generation` grows when the node *starts over*: a restart (the agent
+//!   uses its start time in milliseconds), or an explicit `join` after it
+//!   left or was removed ([`NodeId::next_generation`]);
+//! * `renewal` grows when the node, still running, must come back under a new
+//!   identity: the cluster declared it down by mistake, or its side lost a
+//!   partition ([`NodeId::renewed`], foca's `Identity::renew`).
+//!
+//! When two identities share a name, the higher `(generation, renewal)` wins,
+//! so the newcomer replaces the stale record instead of being refused. A
+//! tombstone (a node that left or was force-left) covers a name up to a
+//! generation, whatever the renewal: a removed node's automatic renewals stay
+//! out, and only a restart or an explicit join brings it back.
 
 use std::net::SocketAddr;
 
@@ -20,6 +30,7 @@ pub struct NodeId {
     name: NodeName,
     addr: SocketAddr,
     generation: u64,
+    renewal: u32,
 }
 
 impl NodeId {
@@ -31,6 +42,7 @@ impl NodeId {
             name,
             addr,
             generation,
+            renewal: 0,
         }
     }
 
@@ -44,17 +56,39 @@ impl NodeId {
         self.addr
     }
 
-    /// The generation: higher is newer.
+    /// The generation: grows when the node starts over.
     pub fn generation(&self) -> u64 {
         self.generation
     }
 
-    /// The same node one generation later.
+    /// The renewal within the generation: grows when a running node takes a
+    /// new identity.
+    pub fn renewal(&self) -> u32 {
+        self.renewal
+    }
+
+    /// `(generation, renewal)`: higher is newer.
+    pub fn version(&self) -> (u64, u32) {
+        (self.generation, self.renewal)
+    }
+
+    /// The same running node, renewed: same generation, next renewal.
     pub fn renewed(&self) -> Self {
         Self {
             name: self.name.clone(),
             addr: self.addr,
+            generation: self.generation,
+            renewal: self.renewal.saturating_add(1),
+        }
+    }
+
+    /// The same node started over: next generation, renewal 0.
+    pub fn next_generation(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            addr: self.addr,
             generation: self.generation.saturating_add(1),
+            renewal: 0,
         }
     }
 }
@@ -96,10 +130,11 @@ impl foca::Identity for NodeId {
     }
 
     fn win_addr_conflict(&self, adversary: &Self) -> bool {
-        // Newer generation wins; on a tie (two processes started with one
-        // name in the same millisecond) the socket address decides, so every
+        // Newer version wins; on a tie (two processes started with one name
+        // in the same millisecond) the socket address decides, so every
         // member picks the same winner.
-        (self.generation, self.addr) > (adversary.generation, adversary.addr)
+        (self.generation, self.renewal, self.addr)
+            > (adversary.generation, adversary.renewal, adversary.addr)
     }
 }
 
@@ -123,10 +158,10 @@ mod tests {
     }
 
     #[test]
-    fn renew_raises_the_generation_and_keeps_name_and_address() {
+    fn renew_raises_the_renewal_and_keeps_name_address_and_generation() {
         let a = id("rc@127.0.0.1", 7);
         let b = a.renew().unwrap();
-        assert_eq!(b.generation(), 8);
+        assert_eq!(b.version(), (7, 1));
         assert_eq!(b.name(), a.name());
         assert_eq!(Identity::addr(&b), Identity::addr(&a));
     }
@@ -137,6 +172,14 @@ mod tests {
         let b = a.renewed();
         assert!(b.win_addr_conflict(&a));
         assert!(!a.win_addr_conflict(&b));
+    }
+
+    #[test]
+    fn a_new_generation_beats_any_renewal_of_the_old_one() {
+        let a = id("rc@127.0.0.1", 7).renewed().renewed();
+        let b = id("rc@127.0.0.1", 7).next_generation();
+        assert_eq!(b.version(), (8, 0));
+        assert!(b.win_addr_conflict(&a));
     }
 
     #[test]

@@ -12,8 +12,13 @@
 //! | [`membership`] | `Status`: running and stopped nodes, as `status` prints them |
 //! | [`event`] | `Event`: the facts a node reports |
 //! | [`sync`] | full-state sync: digests, record batches, validation |
+//! | [`tombstone`] | tombstones of nodes that left or were force-left |
+//! | [`autoclean`] | since when members are down; forgetting them |
+//! | [`autoheal`] | which side of a healed partition rejoins the other |
 //! | [`node`] | `Node`: the state machine and its call protocol |
 
+pub mod autoclean;
+pub mod autoheal;
 pub mod config;
 pub mod event;
 pub mod identity;
@@ -23,6 +28,7 @@ pub mod node;
 pub mod sync;
 pub mod time;
 pub mod timers;
+pub mod tombstone;
 pub mod wire;
 
 pub use config::{Config, ConfigError, Cookie, Profile, SyncConfig};
@@ -33,3 +39,4 @@ pub use membership::Status;
 pub use name::{NameError, NodeName};
 pub use node::{Command, CommandError, Node, Stats, Transmit};
 pub use time::Time;
+pub use tombstone::{Departure, Tombstone};

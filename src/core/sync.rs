@@ -17,12 +17,19 @@
 //!         A: merges them.
 //! ```
 //!
-//! A view is this node (alive) plus every record it holds. Members are placed
-//! in [`BUCKETS`] buckets by their name's key; a bucket's hash is the wrapping
-//! sum of its members' [`stable_hash`]es, which cover name, generation and
-//! whether the member is down, and nothing transient (suspicion, incarnation),
-//! so converged views hash equal. Every message fits one datagram; a lost one
-//! only delays the next round, which starts from scratch.
+//! A view is this node (alive), every record it holds that no tombstone
+//! covers, and its tombstones. Entries are placed in [`BUCKETS`] buckets by
+//! their name's key; a bucket's hash is the wrapping sum of its entries'
+//! hashes, which cover name, version and standing (alive, down, left,
+//! force-left) and nothing transient (suspicion, incarnation), so converged
+//! views hash equal. Down records travel with their age and tombstones with
+//! theirs (see [`autoclean`](super::autoclean)). Every message fits one
+//! datagram; a lost one only delays the next round, which starts from scratch.
+//!
+//! A `Summary` also carries the sender's [`Side`] and whether the sender holds
+//! the receiver down: this is how the sides of a healed partition recognise
+//! each other (see [`autoheal`](super::autoheal)). A `Notice` carries one
+//! tombstone straight to a member when a node leaves or force-leaves another.
 //!
 //! Merging goes through foca's `apply_many`, so foca's precedence rules hold
 //! (see ARCHITECTURE.md, "Sync merge rules"): a member held down stays down for
@@ -30,8 +37,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::autoheal::Side;
 use super::identity::NodeId;
 use super::name::NodeName;
+use super::tombstone::{Departure, Tombstone};
 
 /// How many buckets a view is split into for the digest.
 pub const BUCKETS: usize = 64;
@@ -40,8 +49,26 @@ pub const BUCKETS: usize = 64;
 /// corrupt (a full datagram holds far fewer).
 pub const MAX_MEMBERS_PER_MESSAGE: usize = 256;
 
-/// A member record as sync carries it (foca's own, serialized with postcard).
+/// A member record (foca's own, serialized with postcard).
 pub type Record = foca::Member<NodeId>;
+
+/// A member record as sync carries it: with its age if it is down.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    /// The record.
+    pub member: Record,
+    /// How long ago (ms) the sender saw it go down; 0 if it is not down.
+    pub down_age_ms: u64,
+}
+
+/// A tombstone as sync carries it: with its age.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncTombstone {
+    /// The tombstone.
+    pub tombstone: Tombstone,
+    /// How long ago (ms) the sender learned it.
+    pub age_ms: u64,
+}
 
 /// One sync message; the body of a [`Kind::Sync`](super::wire::Kind::Sync) datagram.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,10 +79,13 @@ pub enum SyncMsg {
         session: u32,
         /// The sender.
         from: NodeId,
-        /// Records in the sender's view (itself included).
-        count: u32,
         /// Hash of the sender's view.
         hash: u64,
+        /// The sender's side: its size and lowest name.
+        side: Side,
+        /// The version `(generation, renewal)` of the receiver that the
+        /// sender holds down, if it holds the receiver's name down.
+        you_are_down: Option<(u64, u32)>,
     },
     /// The receiver's bucket hashes, sent when the summary differed.
     Digest {
@@ -76,7 +106,16 @@ pub enum SyncMsg {
         /// of; zero in a final answer.
         want: u64,
         /// The records.
-        members: Vec<Record>,
+        members: Vec<SyncRecord>,
+        /// The tombstones.
+        tombstones: Vec<SyncTombstone>,
+    },
+    /// A tombstone sent straight to a member: a node left or was removed.
+    Notice {
+        /// The sender.
+        from: NodeId,
+        /// The departure.
+        tombstone: Tombstone,
     },
 }
 
@@ -86,7 +125,8 @@ impl SyncMsg {
         match self {
             SyncMsg::Summary { from, .. }
             | SyncMsg::Digest { from, .. }
-            | SyncMsg::Members { from, .. } => from,
+            | SyncMsg::Members { from, .. }
+            | SyncMsg::Notice { from, .. } => from,
         }
     }
 }
@@ -158,21 +198,51 @@ pub fn bucket_of(name: &NodeName) -> usize {
     (name.key().as_u64() % BUCKETS as u64) as usize
 }
 
-/// The hash of a record's stable part: name, generation, down or not.
-pub fn stable_hash(id: &NodeId, down: bool) -> u64 {
-    let mut buf = [0u8; 17];
-    buf[..8].copy_from_slice(&id.name().key().as_u64().to_le_bytes());
-    buf[8..16].copy_from_slice(&id.generation().to_le_bytes());
-    buf[16] = u8::from(down);
-    xxhash_rust::xxh3::xxh3_64(&buf)
+/// One entry of a view, as the digest sees it.
+#[derive(Clone, Copy, Debug)]
+pub enum Entry<'a> {
+    /// A record no tombstone covers: identity, and whether it is down.
+    Record(&'a NodeId, bool),
+    /// A tombstone.
+    Tomb(&'a Tombstone),
 }
 
-/// A view's bucket hashes, from `(identity, down)` pairs.
-pub fn digest<'a>(view: impl Iterator<Item = (&'a NodeId, bool)>) -> [u64; BUCKETS] {
+impl Entry<'_> {
+    fn name(&self) -> &NodeName {
+        match self {
+            Entry::Record(id, _) => id.name(),
+            Entry::Tomb(t) => &t.name,
+        }
+    }
+
+    /// The hash of the entry's stable part: name, version, standing.
+    pub fn stable_hash(&self) -> u64 {
+        let (generation, renewal, standing) = match self {
+            Entry::Record(id, down) => (id.generation(), id.renewal(), u8::from(*down)),
+            Entry::Tomb(t) => (
+                t.generation,
+                0,
+                match t.kind {
+                    Departure::Left => 2,
+                    Departure::ForceLeft => 3,
+                },
+            ),
+        };
+        let mut buf = [0u8; 21];
+        buf[..8].copy_from_slice(&self.name().key().as_u64().to_le_bytes());
+        buf[8..16].copy_from_slice(&generation.to_le_bytes());
+        buf[16..20].copy_from_slice(&renewal.to_le_bytes());
+        buf[20] = standing;
+        xxhash_rust::xxh3::xxh3_64(&buf)
+    }
+}
+
+/// A view's bucket hashes.
+pub fn digest<'a>(view: impl Iterator<Item = Entry<'a>>) -> [u64; BUCKETS] {
     let mut buckets = [0u64; BUCKETS];
-    for (id, down) in view {
-        let b = bucket_of(id.name());
-        buckets[b] = buckets[b].wrapping_add(stable_hash(id, down));
+    for entry in view {
+        let b = bucket_of(entry.name());
+        buckets[b] = buckets[b].wrapping_add(entry.stable_hash());
     }
     buckets
 }
@@ -200,13 +270,19 @@ pub fn decode(body: &[u8]) -> Result<SyncMsg, SyncReject> {
     let msg: SyncMsg = postcard::from_bytes(body).map_err(|_| SyncReject::Malformed)?;
     match &msg {
         SyncMsg::Digest { buckets, .. } if buckets.len() != BUCKETS => Err(SyncReject::BadDigest),
-        SyncMsg::Members { members, .. } => {
-            if members.len() > MAX_MEMBERS_PER_MESSAGE {
+        SyncMsg::Members {
+            members,
+            tombstones,
+            ..
+        } => {
+            if members.len() + tombstones.len() > MAX_MEMBERS_PER_MESSAGE {
                 return Err(SyncReject::TooMany);
             }
-            let mut keys: Vec<_> = members.iter().map(|m| m.id().name().key()).collect();
+            let mut keys: Vec<_> = members.iter().map(|m| m.member.id().name().key()).collect();
             keys.sort_unstable();
-            if keys.windows(2).any(|w| w[0] == w[1]) {
+            let mut tomb_keys: Vec<_> = tombstones.iter().map(|t| t.tombstone.name.key()).collect();
+            tomb_keys.sort_unstable();
+            if keys.windows(2).any(|w| w[0] == w[1]) || tomb_keys.windows(2).any(|w| w[0] == w[1]) {
                 return Err(SyncReject::Duplicate);
             }
             Ok(msg)
@@ -215,14 +291,16 @@ pub fn decode(body: &[u8]) -> Result<SyncMsg, SyncReject> {
     }
 }
 
-/// Splits `records` into `Members` messages whose encoding fits `max_body`
-/// bytes each. Always yields at least one message (possibly with no records),
-/// so a `want` is delivered even when the sender has nothing in those buckets.
+/// Splits records and tombstones into `Members` messages whose encoding fits
+/// `max_body` bytes each. Always yields at least one message (possibly
+/// empty), so a `want` is delivered even when the sender has nothing in
+/// those buckets.
 pub fn members_messages(
     session: u32,
     from: &NodeId,
     want: u64,
-    records: impl Iterator<Item = Record>,
+    records: Vec<SyncRecord>,
+    tombstones: Vec<SyncTombstone>,
     max_body: usize,
 ) -> Vec<Vec<u8>> {
     let header = postcard::to_allocvec(&SyncMsg::Members {
@@ -230,36 +308,54 @@ pub fn members_messages(
         from: from.clone(),
         want,
         members: Vec::new(),
+        tombstones: Vec::new(),
     })
     .expect("a sync header encodes");
-    // The member count's varint grows from 1 to at most 2 bytes (<= 256 records).
-    let budget = max_body.saturating_sub(header.len() + 1);
+    // Each count's varint grows from 1 to at most 2 bytes (<= 256 entries).
+    let budget = max_body.saturating_sub(header.len() + 2);
     let mut out = Vec::new();
-    let mut batch: Vec<Record> = Vec::new();
+    let (mut recs, mut tombs): (Vec<SyncRecord>, Vec<SyncTombstone>) = (Vec::new(), Vec::new());
     let mut used = 0;
-    let flush = |batch: &mut Vec<Record>, out: &mut Vec<Vec<u8>>| {
-        let msg = SyncMsg::Members {
-            session,
-            from: from.clone(),
-            want,
-            members: std::mem::take(batch),
+    let flush =
+        |recs: &mut Vec<SyncRecord>, tombs: &mut Vec<SyncTombstone>, out: &mut Vec<Vec<u8>>| {
+            let msg = SyncMsg::Members {
+                session,
+                from: from.clone(),
+                want,
+                members: std::mem::take(recs),
+                tombstones: std::mem::take(tombs),
+            };
+            out.push(postcard::to_allocvec(&msg).expect("sync members encode"));
         };
-        out.push(postcard::to_allocvec(&msg).expect("sync members encode"));
-    };
-    for record in records {
-        let size = postcard::experimental::serialized_size(&record).unwrap_or(usize::MAX);
+    enum Item {
+        R(SyncRecord),
+        T(SyncTombstone),
+    }
+    let items = records
+        .into_iter()
+        .map(Item::R)
+        .chain(tombstones.into_iter().map(Item::T));
+    for item in items {
+        let size = match &item {
+            Item::R(r) => postcard::experimental::serialized_size(r),
+            Item::T(t) => postcard::experimental::serialized_size(t),
+        }
+        .unwrap_or(usize::MAX);
         if size > budget {
             continue; // cannot fit any datagram; never happens with valid names
         }
-        if used + size > budget || batch.len() == MAX_MEMBERS_PER_MESSAGE - 1 {
-            flush(&mut batch, &mut out);
+        if used + size > budget || recs.len() + tombs.len() == MAX_MEMBERS_PER_MESSAGE - 1 {
+            flush(&mut recs, &mut tombs, &mut out);
             used = 0;
         }
         used += size;
-        batch.push(record);
+        match item {
+            Item::R(r) => recs.push(r),
+            Item::T(t) => tombs.push(t),
+        }
     }
-    if !batch.is_empty() || out.is_empty() {
-        flush(&mut batch, &mut out);
+    if !recs.is_empty() || !tombs.is_empty() || out.is_empty() {
+        flush(&mut recs, &mut tombs, &mut out);
     }
     out
 }
@@ -277,25 +373,38 @@ mod tests {
         )
     }
 
+    fn rec(id: NodeId) -> SyncRecord {
+        SyncRecord {
+            member: Member::alive(id),
+            down_age_ms: 0,
+        }
+    }
+
+    fn entries(v: &[(NodeId, bool)]) -> impl Iterator<Item = Entry<'_>> {
+        v.iter().map(|(i, d)| Entry::Record(i, *d))
+    }
+
     #[test]
     fn equal_views_in_any_order_have_equal_digests() {
         let a = [(id(1, 1), false), (id(2, 1), true), (id(3, 5), false)];
         let mut b = a.clone();
         b.reverse();
-        let da = digest(a.iter().map(|(i, d)| (i, *d)));
-        let db = digest(b.iter().map(|(i, d)| (i, *d)));
+        let da = digest(entries(&a));
+        let db = digest(entries(&b));
         assert_eq!(da, db);
         assert_eq!(summary_hash(&da), summary_hash(&db));
         assert_eq!(differing(&da, &db), 0);
     }
 
     #[test]
-    fn a_down_flag_or_a_generation_change_shows_in_exactly_one_bucket() {
+    fn a_down_flag_a_renewal_or_a_tombstone_shows_in_exactly_one_bucket() {
         let base = [(id(1, 1), false), (id(2, 1), false)];
-        let d0 = digest(base.iter().map(|(i, d)| (i, *d)));
-        let down = digest([(&id(1, 1), false), (&id(2, 1), true)].into_iter());
-        let renewed = digest([(&id(1, 1), false), (&id(2, 2), false)].into_iter());
-        for other in [down, renewed] {
+        let d0 = digest(entries(&base));
+        let down = digest(entries(&[(id(1, 1), false), (id(2, 1), true)]));
+        let renewed = digest(entries(&[(id(1, 1), false), (id(2, 1).renewed(), false)]));
+        let t = Tombstone::of(&id(2, 1), Departure::Left);
+        let left = digest([Entry::Record(&id(1, 1), false), Entry::Tomb(&t)].into_iter());
+        for other in [down, renewed, left] {
             let diff = differing(&d0, &other);
             assert_eq!(diff.count_ones(), 1);
             assert_eq!(diff, 1 << bucket_of(id(2, 1).name()));
@@ -304,8 +413,14 @@ mod tests {
 
     #[test]
     fn members_are_split_into_messages_that_fit_the_datagram() {
-        let records: Vec<Record> = (0..1000).map(|i| Member::alive(id(i, 1))).collect();
-        let msgs = members_messages(7, &id(9999, 1), 3, records.clone().into_iter(), 1300);
+        let records: Vec<SyncRecord> = (0..1000).map(|i| rec(id(i, 1))).collect();
+        let tombs: Vec<SyncTombstone> = (1000..1100)
+            .map(|i| SyncTombstone {
+                tombstone: Tombstone::of(&id(i, 1), Departure::ForceLeft),
+                age_ms: 5,
+            })
+            .collect();
+        let msgs = members_messages(7, &id(9999, 1), 3, records, tombs, 1300);
         assert!(msgs.len() > 1);
         let mut seen = 0;
         for m in &msgs {
@@ -315,20 +430,21 @@ mod tests {
                     session,
                     want,
                     members,
+                    tombstones,
                     ..
                 } => {
                     assert_eq!((session, want), (7, 3));
-                    seen += members.len();
+                    seen += members.len() + tombstones.len();
                 }
                 other => panic!("{other:?}"),
             }
         }
-        assert_eq!(seen, 1000);
+        assert_eq!(seen, 1100);
     }
 
     #[test]
     fn an_empty_answer_is_still_one_message() {
-        let msgs = members_messages(1, &id(1, 1), 5, std::iter::empty(), 1300);
+        let msgs = members_messages(1, &id(1, 1), 5, vec![], vec![], 1300);
         assert_eq!(msgs.len(), 1);
     }
 
@@ -339,9 +455,13 @@ mod tests {
             from: id(1, 1),
             want: 0,
             members: vec![
-                Member::alive(id(2, 1)),
-                Member::new(id(2, 3), 0, State::Down),
+                rec(id(2, 1)),
+                SyncRecord {
+                    member: Member::new(id(2, 3), 0, State::Down),
+                    down_age_ms: 1,
+                },
             ],
+            tombstones: vec![],
         };
         assert_eq!(
             decode(&postcard::to_allocvec(&dup).unwrap()),
@@ -351,7 +471,8 @@ mod tests {
             session: 1,
             from: id(1, 1),
             want: 0,
-            members: (0..300).map(|i| Member::alive(id(i, 1))).collect(),
+            members: (0..300).map(|i| rec(id(i, 1))).collect(),
+            tombstones: vec![],
         };
         assert_eq!(
             decode(&postcard::to_allocvec(&many).unwrap()),

@@ -25,6 +25,8 @@ pub struct MemNet {
     pub latency: Duration,
     pub config: Config,
     pub verbose: bool,
+    /// Every event any node reported: (time, node index, event).
+    pub events: Vec<(Time, usize, Event)>,
     in_flight: BinaryHeap<InFlight>,
     seq: u64,
 }
@@ -41,6 +43,7 @@ impl MemNet {
             latency: Duration::from_millis(1),
             config,
             verbose: false,
+            events: Vec::new(),
             in_flight: BinaryHeap::new(),
             seq: 0,
         }
@@ -79,15 +82,12 @@ impl MemNet {
             }
         }
         let events: Vec<_> = std::iter::from_fn(|| self.nodes[i].poll_event()).collect();
-        if self.verbose {
-            for e in &events {
-                println!(
-                    "{:>8.3}s  {}  {:?}",
-                    self.now.as_secs_f64(),
-                    self.nodes[i].identity(),
-                    e
-                );
+        for e in &events {
+            if self.verbose {
+                let t = self.now.as_secs_f64();
+                println!("{t:>8.3}s  {}  {e:?}", self.nodes[i].identity());
             }
+            self.events.push((self.now, i, e.clone()));
         }
         events
     }
@@ -167,6 +167,24 @@ impl MemNet {
     /// Runs for `d` of virtual time.
     pub fn run_for(&mut self, d: Duration) {
         self.run_until(d, |_| false);
+    }
+
+    /// Every live node (but those in `except`) calls `handle_discovered` with
+    /// these seeds, as a discovery strategy would.
+    pub fn discover(&mut self, seeds: &[usize], except: &[usize]) {
+        let peers: Vec<Peer> = seeds.iter().map(|&s| self.peer(s)).collect();
+        for i in 0..self.nodes.len() {
+            if !self.down[i] && !except.contains(&i) {
+                let now = self.now;
+                self.nodes[i].handle_discovered(now, &peers);
+                self.drain(i);
+            }
+        }
+    }
+
+    /// Live nodes, by index.
+    pub fn live(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&i| !self.down[i]).collect()
     }
 
     /// Whether every live node's active members are exactly the other live nodes.

@@ -1,0 +1,250 @@
+//! Autoheal: how a node meets the other side of a partition, and rejoins it
+//! if its side lost (the decision itself is [`crate::core::autoheal`]).
+//!
+//! Evidence comes from two places: a gossip datagram from a member this node
+//! holds down (its header is read before foca sees it), and a sync summary,
+//! which carries the sender's side and the version of this node it holds
+//! down, if any. Then:
+//!
+//! * each holds the other down: a partition. The sides compare; the loser
+//!   forgets every member it holds down, renews its identity and merges into
+//!   the winner by a sync session; the winner tells the loser (a summary).
+//! * only the other holds this node down, and it is an active member here
+//!   with a side at least half as large: this node was declared down by its
+//!   own cluster (a false positive); it renews and keeps its view.
+//! * otherwise: this node tells the other (a summary), and waits for the
+//!   failure detector to make the evidence mutual.
+//!
+//! A gossip datagram carries no side, so it only makes this node send its
+//! summary. Summaries are rate-limited to one per peer per second.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use foca::Codec;
+
+use super::Node;
+use crate::core::autoclean::DownClock;
+use crate::core::autoheal::{decide, Side, Verdict};
+use crate::core::event::Event;
+use crate::core::identity::NodeId;
+use crate::core::name::NameKey;
+use crate::core::sync::SyncMsg;
+use crate::core::time::Time;
+use crate::core::tombstone::Tombstones;
+
+/// At most one unsolicited summary per peer per this interval.
+const NUDGE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A node's autoheal bookkeeping.
+#[derive(Default)]
+pub(super) struct HealState {
+    /// The peer whose partition is being healed, if any.
+    pub episode: Option<NodeId>,
+    /// The winner this node is merging into, after losing.
+    pub merging: Option<NameKey>,
+    /// When each peer was last sent an unsolicited summary.
+    nudged: BTreeMap<NameKey, Time>,
+    /// When each removed node was last told so.
+    pub noticed: BTreeMap<NameKey, Time>,
+}
+
+impl HealState {
+    /// Drops rate-limit entries older than a minute.
+    pub fn prune(&mut self, now: Time) {
+        let fresh = |at: &mut Time| now - *at < Duration::from_secs(60);
+        self.nudged.retain(|_, at| fresh(at));
+        self.noticed.retain(|_, at| fresh(at));
+    }
+}
+
+/// What a gossip datagram's header says about its sender.
+pub(super) enum Screened {
+    /// The sender is covered by a tombstone.
+    Removed(NodeId),
+    /// The sender is held down, at this very identity.
+    HeldDown(NodeId),
+}
+
+/// Reads the sender of a gossip datagram, if this node holds any down
+/// record or tombstone it could match.
+pub(super) fn screen(tombstones: &Tombstones, down: &DownClock, body: &[u8]) -> Option<Screened> {
+    if tombstones.is_empty() && down.is_empty() {
+        return None;
+    }
+    let header = foca::PostcardCodec.decode_header(body).ok()?;
+    let src = header.src;
+    if tombstones.covers(&src) {
+        Some(Screened::Removed(src))
+    } else if down
+        .get(src.name().key())
+        .is_some_and(|d| d.version == src.version())
+    {
+        Some(Screened::HeldDown(src))
+    } else {
+        None
+    }
+}
+
+impl Node {
+    pub(super) fn act_on(&mut self, s: Screened) {
+        match s {
+            Screened::Removed(id) => self.tell_removed(&id),
+            Screened::HeldDown(id) => self.nudge(&id),
+        }
+    }
+
+    /// Whether this node holds `id` down at that very identity.
+    fn held_down(&self, id: &NodeId) -> bool {
+        self.down
+            .get(id.name().key())
+            .is_some_and(|d| d.version == id.version())
+    }
+
+    /// This node's side: itself and its active members.
+    pub(super) fn side(&self) -> Side {
+        let me = self.swim.identity().name();
+        let lowest = self
+            .swim
+            .iter_members()
+            .map(|m| m.id().name())
+            .fold(me, |lo, n| if n < lo { n } else { lo })
+            .clone();
+        Side {
+            size: u32::try_from(self.swim.num_members() + 1).unwrap_or(u32::MAX),
+            lowest,
+        }
+    }
+
+    /// Looks at a sync message for removal and partition evidence. Returns
+    /// true when the message was dealt with here and must not be processed
+    /// further.
+    pub(super) fn screen_sync(&mut self, msg: &SyncMsg) -> bool {
+        let from = msg.from().clone();
+        if self.tombstones.covers(&from) {
+            self.tell_removed(&from);
+            return true;
+        }
+        let we_hold = self.held_down(&from);
+        let me = self.swim.identity().version();
+        match msg {
+            SyncMsg::Summary {
+                side, you_are_down, ..
+            } => {
+                let they_hold = *you_are_down == Some(me);
+                if !we_hold && !they_hold {
+                    return false;
+                }
+                self.evidence(from, side.clone(), we_hold, they_hold);
+                true
+            }
+            SyncMsg::Notice { .. } => false,
+            _ if we_hold => {
+                self.nudge(&from);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn evidence(&mut self, peer: NodeId, theirs: Side, we_hold: bool, they_hold: bool) {
+        if self.left {
+            return;
+        }
+        let ours = self.side();
+        if we_hold && they_hold {
+            if self.heal.episode.is_none() {
+                self.heal.episode = Some(peer.clone());
+                self.io
+                    .events
+                    .push_back(Event::PartitionDetected { peer: peer.clone() });
+            }
+            if !self.config.autoheal {
+                return;
+            }
+            match decide(&ours, &theirs, they_hold) {
+                Verdict::Stay => self.nudge(&peer),
+                Verdict::Rejoin => self.rejoin_side(peer),
+            }
+        } else if they_hold {
+            let member = self.swim.iter_members().any(|m| m.id() == &peer);
+            if member && u64::from(theirs.size) * 2 >= u64::from(ours.size) {
+                self.renew_self(false);
+            } else {
+                self.nudge(&peer);
+            }
+        } else {
+            self.nudge(&peer);
+        }
+    }
+
+    /// Sends `peer` this node's summary (side, and whether we hold it down),
+    /// at most once a second.
+    fn nudge(&mut self, peer: &NodeId) {
+        let key = peer.name().key();
+        let now = self.io.now;
+        if self
+            .heal
+            .nudged
+            .get(&key)
+            .is_some_and(|at| now - *at < NUDGE_INTERVAL)
+        {
+            return;
+        }
+        self.heal.nudged.insert(key, now);
+        self.open_sync(peer.addr(), key);
+    }
+
+    /// Takes the next renewal of this node's identity and tells the cluster.
+    fn renew_self(&mut self, lost_partition: bool) {
+        let id = self.swim.identity().renewed();
+        if self.swim.change_identity(id.clone(), &mut self.io).is_err() {
+            self.io.stats.timer_errors += 1;
+            return;
+        }
+        self.io
+            .events
+            .push_back(Event::Rejoined { id, lost_partition });
+    }
+
+    /// Our side lost: forget every member held down (the winners among
+    /// them), renew, and merge into `winner`'s side.
+    fn rejoin_side(&mut self, winner: NodeId) {
+        let held: Vec<NodeId> = self
+            .swim
+            .iter_membership_state()
+            .filter(|m| m.state() == foca::State::Down && !self.tombstones.covers(m.id()))
+            .map(|m| m.id().clone())
+            .collect();
+        for id in held {
+            self.forget(id);
+        }
+        self.down = DownClock::default();
+        self.renew_self(true);
+        self.heal.merging = Some(winner.name().key());
+        if self.swim.announce(winner.clone(), &mut self.io).is_err() {
+            self.io.stats.timer_errors += 1;
+        }
+        self.open_sync(winner.addr(), winner.name().key());
+    }
+
+    /// A sync session's last records from `from` arrived.
+    pub(super) fn merged_with(&mut self, from: &NodeId) {
+        if self.heal.merging == Some(from.name().key()) {
+            self.heal.merging = None;
+            if let Some(peer) = self.heal.episode.take() {
+                self.io.events.push_back(Event::PartitionHealed { peer });
+            }
+        }
+    }
+
+    /// A member is up again (or renewed): it is no longer down. If it was
+    /// held down during a partition episode, the partition has healed.
+    pub(super) fn came_back(&mut self, id: &NodeId) {
+        if self.down.remove(id.name().key()).is_some() && self.heal.merging.is_none() {
+            if let Some(peer) = self.heal.episode.take() {
+                self.io.events.push_back(Event::PartitionHealed { peer });
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! What foca's `Runtime` touches: the clock reading, the timer queue, the
+//! envelope, and the queues of datagrams, notifications and events.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use foca::{Notification, OwnedNotification, Runtime, Timer};
+use rand::rngs::StdRng;
+
+use super::{Events, Stats, Transmit};
+use crate::core::identity::NodeId;
+use crate::core::time::Time;
+use crate::core::timers::TimerQueue;
+use crate::core::wire::{Envelope, Kind};
+
+/// What a deadline in the timer queue is for.
+#[derive(Debug)]
+pub(super) enum Wake {
+    /// One of foca's timers.
+    Swim(Timer<NodeId>),
+    /// The periodic sync tick.
+    Sync,
+    /// The autoclean sweep.
+    Clean,
+}
+
+/// Everything foca's `Runtime` touches, apart from foca itself.
+pub(super) struct Io {
+    pub now: Time,
+    pub timers: TimerQueue<Wake>,
+    pub envelope: Envelope,
+    nonce_rng: StdRng,
+    pub transmits: VecDeque<Transmit>,
+    /// foca's notifications, turned into events by `Node::settle`.
+    pub notes: VecDeque<OwnedNotification<NodeId>>,
+    pub events: Events,
+    pub stats: Stats,
+}
+
+impl Io {
+    pub fn new(envelope: Envelope, nonce_rng: StdRng) -> Self {
+        Self {
+            now: Time::ZERO,
+            timers: TimerQueue::default(),
+            envelope,
+            nonce_rng,
+            transmits: VecDeque::new(),
+            notes: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Seals `body` as `kind` and queues it for `to`.
+    pub fn send(&mut self, kind: Kind, to: SocketAddr, body: &[u8]) {
+        let payload = self.envelope.seal(kind, body, &mut self.nonce_rng);
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        if kind == Kind::Sync {
+            self.stats.sync.datagrams_sent += 1;
+            self.stats.sync.bytes_sent += payload.len() as u64;
+        }
+        self.transmits.push_back(Transmit { to, payload });
+    }
+}
+
+impl Runtime<NodeId> for Io {
+    fn notify(&mut self, notification: Notification<'_, NodeId>) {
+        self.notes.push_back(notification.to_owned());
+    }
+
+    fn send_to(&mut self, to: NodeId, data: &[u8]) {
+        self.send(Kind::Gossip, to.addr(), data);
+    }
+
+    fn submit_after(&mut self, event: Timer<NodeId>, after: Duration) {
+        self.timers.push(self.now + after, Wake::Swim(event));
+    }
+}

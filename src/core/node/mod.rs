@@ -1,0 +1,487 @@
+//! [`Node`]: one cluster member's whole protocol state, driven from outside.
+//!
+//! The type lives here with its inputs and outputs; its parts live beside it:
+//! [`io`] (what foca's `Runtime` touches), `sync_session` (full-state sync),
+//! `lifecycle` (leave, force-leave, autoclean) and `heal` (autoheal).
+
+mod heal;
+mod io;
+mod lifecycle;
+mod sync_session;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use foca::{Foca, NoCustomBroadcast, OwnedNotification, PostcardCodec};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::autoclean::DownClock;
+use super::config::{Config, ConfigError};
+use super::event::Event;
+use super::identity::{NodeId, Peer};
+use super::membership::Status;
+use super::name::NodeName;
+use super::sync::SyncStats;
+use super::time::Time;
+use super::tombstone::{Departure, Tombstones};
+use super::wire::{DropCounts, DropReason, Envelope, Kind};
+
+use heal::HealState;
+use io::{Io, Wake};
+use sync_session::SyncState;
+
+type Swim = Foca<NodeId, PostcardCodec, StdRng, NoCustomBroadcast>;
+
+/// A datagram the driver must send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it.
+    pub to: SocketAddr,
+    /// The sealed datagram.
+    pub payload: Vec<u8>,
+}
+
+/// An imperative from the operator or the embedding program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Ask these nodes to let us in (announce to each). A request, not an
+    /// invite: it runs on the joining node. Refused while the node is in a
+    /// cluster; after `Leave` (or being force-left) it starts over with the
+    /// next generation and an empty view.
+    Join(Vec<Peer>),
+    /// Tell the cluster we are leaving, then stop gossiping. The others show
+    /// this node as left: in neither running nor stopped nodes.
+    Leave,
+    /// Remove the named member everywhere, for good: a tombstone keeps its
+    /// generation out until autoclean, whatever gossip or sync says. If it is
+    /// alive it learns it was removed and stops.
+    ForceLeave(NodeName),
+}
+
+/// Why a command was refused. Every variant leaves the node's state unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// `Join` while this node is in a cluster: it must leave first.
+    #[error("this node is already in a cluster; leave it first")]
+    AlreadyInCluster,
+    /// `Join` named no node other than this one.
+    #[error("nothing to join: no node other than this one was named")]
+    NothingToJoin,
+    /// `ForceLeave` named a node this node holds no record of.
+    #[error("unknown node {0}: it is not a member of this cluster")]
+    UnknownNode(NodeName),
+    /// `ForceLeave` named this node itself (use `Leave`).
+    #[error("{0} is this node; use leave instead of force-leave")]
+    ForceLeaveSelf(NodeName),
+    /// The node has left the cluster (or was removed); only `Join` is taken.
+    #[error("this node has left the cluster")]
+    HasLeft,
+    /// foca refused the operation (its message says why).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+/// Counters a node keeps about its traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to the driver to send.
+    pub datagrams_sent: u64,
+    /// Bytes in those datagrams, envelope included.
+    pub bytes_sent: u64,
+    /// Datagrams the driver delivered.
+    pub datagrams_received: u64,
+    /// Bytes in those datagrams.
+    pub bytes_received: u64,
+    /// Delivered datagrams dropped before they changed anything, by reason.
+    pub dropped: DropCounts,
+    /// Timer events foca reported an error for (state unchanged by each).
+    pub timer_errors: u64,
+    /// The full-state sync exchange (its datagrams are also in the totals).
+    pub sync: SyncStats,
+}
+
+/// One cluster member's protocol state: SWIM (foca) behind a sealed envelope,
+/// full-state sync, tombstones, autoclean and autoheal, with every timer in
+/// one queue. It performs no I/O and reads no clock or OS randomness: the
+/// driver feeds it and drains it.
+///
+/// # Call protocol
+///
+/// The driver (the tokio runtime, or the simulator) owns the `Node` and:
+///
+/// 1. feeds it inputs as they happen, passing the current time:
+///    [`handle_datagram`](Self::handle_datagram) for each datagram received,
+///    [`handle_timeout`](Self::handle_timeout) when the deadline from
+///    [`poll_timeout`](Self::poll_timeout) has passed,
+///    [`handle_command`](Self::handle_command) for operator commands, and
+///    [`handle_discovered`](Self::handle_discovered) with discovery results;
+/// 2. after **every** input, drains the outputs:
+///    [`poll_transmit`](Self::poll_transmit) until `None` (send each datagram),
+///    [`poll_event`](Self::poll_event) until `None` (report each event), and
+/// 3. re-reads [`poll_timeout`](Self::poll_timeout) and sleeps until that
+///    deadline or the next input, whichever comes first.
+///
+/// `now` must not go backwards between calls. Late timeouts are harmless: the
+/// node handles every timer that is due at the `now` it is given.
+pub struct Node {
+    swim: Swim,
+    io: Io,
+    scratch: Vec<u8>,
+    config: Config,
+    /// Left, or removed by force-leave: stopped until an explicit `Join`.
+    left: bool,
+    /// Seeds the SWIM instance a rejoin after `Leave` builds.
+    reseed: StdRng,
+    sync: SyncState,
+    tombstones: Tombstones,
+    down: DownClock,
+    heal: HealState,
+    clean_scheduled: bool,
+}
+
+impl Node {
+    /// Creates a node that is alone until it joins or is joined.
+    ///
+    /// `seed` is the node's only source of randomness (probe order, gossip
+    /// targets, nonces): the agent draws it from the OS, the simulator
+    /// derives it from the run's seed.
+    pub fn new(identity: NodeId, config: Config, seed: [u8; 32]) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut master = StdRng::from_seed(seed);
+        let mut seeds = [[0u8; 32]; 3];
+        for s in &mut seeds {
+            master.fill_bytes(s);
+        }
+        let swim = Foca::new(
+            identity,
+            config.foca(),
+            StdRng::from_seed(seeds[0]),
+            PostcardCodec,
+        );
+        Ok(Self {
+            swim,
+            io: Io::new(
+                Envelope::new(config.cookie.as_bytes(), &config.cluster_name),
+                StdRng::from_seed(seeds[1]),
+            ),
+            scratch: Vec::with_capacity(config.max_datagram_size),
+            sync: SyncState::new(StdRng::from_seed(seeds[2]), &config),
+            config,
+            left: false,
+            reseed: master,
+            tombstones: Tombstones::default(),
+            down: DownClock::default(),
+            heal: HealState::default(),
+            clean_scheduled: false,
+        })
+    }
+
+    /// Handles one datagram received from `from`.
+    ///
+    /// A datagram that is too large, not sealed for this cluster and cookie,
+    /// or malformed inside is dropped and counted in [`Stats::dropped`]; it
+    /// changes nothing else.
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
+        let _ = from;
+        self.begin(now);
+        self.io.stats.datagrams_received += 1;
+        self.io.stats.bytes_received += datagram.len() as u64;
+        if let Err(reason) = self.receive(datagram) {
+            self.io.stats.dropped.count(reason);
+        }
+        self.settle();
+    }
+
+    fn receive(&mut self, datagram: &[u8]) -> Result<(), DropReason> {
+        if datagram.len() > self.config.max_datagram_size {
+            return Err(DropReason::TooLarge);
+        }
+        if self.left {
+            return Err(DropReason::AfterLeave);
+        }
+        let (kind, body) = self.io.envelope.open(datagram, &mut self.scratch)?;
+        match kind {
+            Kind::Gossip => {
+                let screened = heal::screen(&self.tombstones, &self.down, body);
+                let result = self
+                    .swim
+                    .handle_data(body, &mut self.io)
+                    .map_err(|e| match e {
+                        foca::Error::DataFromOurselves => DropReason::FromSelf,
+                        _ => DropReason::Malformed,
+                    });
+                if let Some(s) = screened {
+                    self.act_on(s);
+                }
+                result
+            }
+            Kind::Sync => {
+                let msg = super::sync::decode(body).map_err(|r| self.reject_sync(r))?;
+                self.handle_sync(msg).map_err(|r| self.reject_sync(r))
+            }
+        }
+    }
+
+    /// Handles every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.begin(now);
+        while let Some(wake) = self.io.timers.pop_due(now) {
+            match wake {
+                Wake::Swim(timer) => {
+                    if self.swim.handle_timer(timer, &mut self.io).is_err() {
+                        self.io.stats.timer_errors += 1;
+                    }
+                }
+                Wake::Sync => self.sync_tick(),
+                Wake::Clean => {
+                    self.clean_scheduled = false;
+                    self.sweep();
+                }
+            }
+            self.settle();
+        }
+        self.settle();
+    }
+
+    /// Carries out a command.
+    pub fn handle_command(&mut self, now: Time, command: Command) -> Result<(), CommandError> {
+        self.begin(now);
+        let result = match command {
+            Command::Join(peers) => self.join(peers),
+            _ if self.left => Err(CommandError::HasLeft),
+            Command::ForceLeave(name) => self.force_leave(name),
+            Command::Leave => self.leave(),
+        };
+        self.settle();
+        result
+    }
+
+    /// Takes the seeds a discovery strategy found (static list, DNS, etcd,
+    /// Kubernetes) and announces to every one that is not this node and not
+    /// already an active member. The driver calls it at start and on every
+    /// rediscovery, so a cluster forms whatever order nodes start in. Ignored
+    /// after `Leave`: a node that left stays out until an explicit `Join`.
+    /// With autoheal off, a node that has members announces to nobody new.
+    pub fn handle_discovered(&mut self, now: Time, seeds: &[Peer]) {
+        self.begin(now);
+        if self.left {
+            return;
+        }
+        self.sync.seeds = seeds.to_vec();
+        let alone = self.swim.num_members() == 0;
+        if alone || self.config.autoheal {
+            let me = self.swim.identity().name().clone();
+            let members: std::collections::BTreeSet<&NodeName> =
+                self.swim.iter_members().map(|m| m.id().name()).collect();
+            let targets: Vec<Peer> = seeds
+                .iter()
+                .filter(|p| p.name != me && !members.contains(&p.name))
+                .cloned()
+                .collect();
+            if self.announce(targets.iter()).is_err() {
+                self.io.stats.timer_errors += 1;
+            }
+            // Fetch the whole view from one seed at once: when alone, to
+            // join; otherwise to meet a side we may have forgotten.
+            if let Some(p) = targets.first() {
+                self.open_sync(p.addr, p.name.key());
+            }
+        }
+        self.settle();
+    }
+
+    fn join(&mut self, peers: Vec<Peer>) -> Result<(), CommandError> {
+        let me = self.swim.identity().name().clone();
+        let targets: Vec<_> = peers.into_iter().filter(|p| p.name != me).collect();
+        if targets.is_empty() {
+            return Err(CommandError::NothingToJoin);
+        }
+        if !self.left && self.swim.num_members() > 0 {
+            return Err(CommandError::AlreadyInCluster);
+        }
+        if self.left {
+            self.start_over();
+        }
+        self.announce(targets.iter())
+            .map_err(|e| CommandError::Protocol(e.to_string()))?;
+        self.arm_timers();
+        self.open_sync(targets[0].addr, targets[0].name.key());
+        Ok(())
+    }
+
+    fn announce<'a>(&mut self, peers: impl Iterator<Item = &'a Peer>) -> Result<(), foca::Error> {
+        for peer in peers {
+            self.swim.announce(peer.placeholder(), &mut self.io)?;
+        }
+        Ok(())
+    }
+
+    /// After `Leave` or removal: a fresh SWIM instance under the next
+    /// generation, with an empty view and no pending timers.
+    fn start_over(&mut self) {
+        let identity = self.swim.identity().next_generation();
+        let mut seed = [0u8; 32];
+        self.reseed.fill_bytes(&mut seed);
+        self.swim = Foca::new(
+            identity,
+            self.config.foca(),
+            StdRng::from_seed(seed),
+            PostcardCodec,
+        );
+        self.stop_timers();
+        self.down = DownClock::default();
+        self.heal = HealState::default();
+        self.left = false;
+    }
+
+    /// Stops gossiping: no timers, no sync.
+    fn stop(&mut self) {
+        self.left = true;
+        self.stop_timers();
+    }
+
+    fn stop_timers(&mut self) {
+        self.io.timers.clear();
+        self.sync.scheduled = false;
+        self.sync.open = None;
+        self.clean_scheduled = false;
+    }
+
+    /// Every input starts here: note the time, arm the periodic timers.
+    fn begin(&mut self, now: Time) {
+        self.io.now = now;
+        self.arm_timers();
+    }
+
+    fn arm_timers(&mut self) {
+        if self.left {
+            return;
+        }
+        self.schedule_sync();
+        self.schedule_sweep();
+    }
+
+    /// Turns what foca reported during this input into events, enforcing
+    /// tombstones and keeping the down clock: a record a tombstone covers is
+    /// put back down at once and never reported up.
+    fn settle(&mut self) {
+        while let Some(note) = self.io.notes.pop_front() {
+            match note {
+                OwnedNotification::MemberUp(id) => {
+                    if self.tombstones.covers(&id) {
+                        self.bury(&id);
+                    } else {
+                        self.came_back(&id);
+                        self.io.events.push_back(Event::MemberUp(id));
+                    }
+                }
+                OwnedNotification::MemberDown(id) => {
+                    if !self.tombstones.covers(&id) {
+                        self.down.note(id.name().key(), id.version(), self.io.now);
+                        self.io.events.push_back(Event::MemberDown(id));
+                    }
+                }
+                OwnedNotification::Rename(old, new) => {
+                    if self.tombstones.covers(&new) {
+                        self.bury(&new);
+                    } else {
+                        self.came_back(&new);
+                        self.io.events.push_back(Event::MemberRenewed { old, new });
+                    }
+                }
+                OwnedNotification::Active => self.io.events.push_back(Event::Joined),
+                OwnedNotification::Idle => self.io.events.push_back(Event::Alone),
+                OwnedNotification::Rejoin(id) => self.renewed_by_foca(id),
+                OwnedNotification::Defunct => {}
+            }
+        }
+    }
+
+    /// The next datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.io.transmits.pop_front()
+    }
+
+    /// The next event to report, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.io.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.io.timers.next_deadline()
+    }
+
+    /// This node's current identity.
+    pub fn identity(&self) -> &NodeId {
+        self.swim.identity()
+    }
+
+    /// The active members (alive or suspect), this node excluded.
+    pub fn members(&self) -> impl Iterator<Item = &NodeId> {
+        self.swim.iter_members().map(|m| m.id())
+    }
+
+    /// How many active members this node knows, itself excluded.
+    pub fn num_members(&self) -> usize {
+        self.swim.num_members()
+    }
+
+    /// Every member this node holds a record of, down ones included (and
+    /// down records of departed nodes, which [`status`](Self::status) hides).
+    pub fn membership(&self) -> impl Iterator<Item = &foca::Member<NodeId>> {
+        self.swim.iter_membership_state()
+    }
+
+    /// How many tombstones (departed nodes) this node holds.
+    pub fn num_tombstones(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    /// Running and stopped nodes as this node sees them. Departed nodes
+    /// (left or force-left) are in neither list.
+    pub fn status(&self) -> Status {
+        Status::new(
+            self.identity().name().clone(),
+            self.membership()
+                .filter(|m| !self.tombstones.covers(m.id()))
+                .map(|m| (m.id().name().clone(), m.state() != foca::State::Down)),
+        )
+    }
+
+    /// Whether a tombstone keeps `name` out of the cluster, and how.
+    pub fn departure(&self, name: &NodeName) -> Option<Departure> {
+        self.tombstones.get(name).map(|t| t.kind)
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> &Stats {
+        &self.io.stats
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether this node has left the cluster or was removed from it.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("identity", self.identity())
+            .field("members", &self.num_members())
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pending events, for the parts of `Node` that emit them directly.
+type Events = VecDeque<Event>;

@@ -1,0 +1,425 @@
+//! Unit tests of `Node`, one module per concern.
+
+use super::*;
+use crate::core::config::Config;
+use crate::core::identity::{NodeId, Peer};
+use crate::core::name::NodeName;
+use crate::core::time::Time;
+use crate::core::wire::{Envelope, Kind};
+use rand::SeedableRng;
+
+mod basics {
+    use super::*;
+    use crate::core::name::NodeName;
+
+    fn node(i: u8) -> Node {
+        let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
+        Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
+    }
+
+    fn peer(n: &Node) -> Peer {
+        Peer::new(n.identity().name().clone(), n.identity().addr())
+    }
+
+    #[test]
+    fn a_new_node_is_alone_and_sends_nothing() {
+        let mut a = node(1);
+        assert_eq!(a.num_members(), 0);
+        assert_eq!(a.poll_transmit(), None);
+        assert_eq!(a.poll_event(), None);
+    }
+
+    #[test]
+    fn join_sends_a_sealed_announce_to_the_peer_address() {
+        let mut a = node(1);
+        let b = node(2);
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        assert_eq!(t.to, b.identity().addr());
+        assert_eq!(t.payload[0], crate::core::wire::WIRE_VERSION);
+        // The announce, and the summary that opens the join's sync round.
+        assert_eq!(a.stats().datagrams_sent, 2);
+        assert_eq!(a.stats().sync.datagrams_sent, 1);
+    }
+
+    #[test]
+    fn joining_only_yourself_is_refused_without_sending() {
+        let mut a = node(1);
+        let me = peer(&a);
+        assert_eq!(
+            a.handle_command(Time::ZERO, Command::Join(vec![me])),
+            Err(CommandError::NothingToJoin)
+        );
+        assert_eq!(a.poll_transmit(), None);
+    }
+
+    #[test]
+    fn two_nodes_see_each_other_after_one_exchange() {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let from_a = a.identity().addr();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, from_a, &t.payload);
+        assert_eq!(b.poll_event(), Some(Event::MemberUp(a.identity().clone())));
+        let reply = b.poll_transmit().unwrap();
+        a.handle_datagram(Time::ZERO, b.identity().addr(), &reply.payload);
+        assert_eq!(a.num_members(), 1);
+        assert_eq!(b.num_members(), 1);
+        assert!(a.poll_timeout().is_some());
+    }
+
+    #[test]
+    fn a_datagram_sealed_with_another_cookie_is_counted_and_never_decoded() {
+        let mut a = node(1);
+        let mut other = {
+            let name: NodeName = "x@127.0.0.9".parse().unwrap();
+            let cfg =
+                Config::lan(3).with_cluster("rollcall", crate::core::config::Cookie::new("other"));
+            Node::new(
+                NodeId::new(name, "127.0.0.9:4370".parse().unwrap(), 1),
+                cfg,
+                [9; 32],
+            )
+            .unwrap()
+        };
+        other
+            .handle_command(Time::ZERO, Command::Join(vec![peer(&a)]))
+            .unwrap();
+        let t = other.poll_transmit().unwrap();
+        a.handle_datagram(Time::ZERO, other.identity().addr(), &t.payload);
+        assert_eq!(a.stats().dropped.bad_seal, 1);
+        assert_eq!(a.stats().dropped.malformed, 0);
+        assert_eq!(a.num_members(), 0);
+        assert_eq!(a.poll_event(), None);
+    }
+
+    #[test]
+    fn after_leave_the_node_refuses_commands_and_drops_datagrams() {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        b.handle_command(Time::ZERO, Command::Leave).unwrap();
+        assert!(b.has_left());
+        assert_eq!(b.poll_timeout(), None);
+        assert_eq!(
+            b.handle_command(Time::ZERO, Command::Leave),
+            Err(CommandError::HasLeft)
+        );
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        assert_eq!(b.stats().dropped.after_leave, 1);
+        while b.poll_transmit().is_some() {}
+        b.handle_discovered(Time::ZERO, &[peer(&a)]);
+        assert_eq!(
+            b.poll_transmit(),
+            None,
+            "a node that left must not rediscover"
+        );
+    }
+
+    #[test]
+    fn join_after_leave_rejoins_with_a_renewed_identity_and_an_empty_view() {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        b.handle_command(Time::ZERO, Command::Leave).unwrap();
+        while b.poll_transmit().is_some() {}
+        let before = b.identity().generation();
+        b.handle_command(Time::ZERO, Command::Join(vec![peer(&a)]))
+            .unwrap();
+        assert!(!b.has_left());
+        assert_eq!(b.identity().generation(), before + 1);
+        assert_eq!(b.membership().count(), 0);
+        assert_eq!(b.poll_transmit().unwrap().to, a.identity().addr());
+    }
+
+    #[test]
+    fn join_while_in_a_cluster_is_refused() {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        let c = node(3);
+        assert_eq!(
+            b.handle_command(Time::ZERO, Command::Join(vec![peer(&c)])),
+            Err(CommandError::AlreadyInCluster)
+        );
+    }
+
+    #[test]
+    fn discovered_seeds_are_announced_to_unless_already_members() {
+        let (mut a, mut b) = (node(1), node(2));
+        let c = node(3);
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        while b.poll_transmit().is_some() {}
+        b.handle_discovered(Time::ZERO, &[peer(&a), peer(&b), peer(&c)]);
+        let sent: Vec<_> = std::iter::from_fn(|| b.poll_transmit())
+            .map(|t| t.to)
+            .collect();
+        // An announce and a sync summary, both to the one non-member.
+        assert_eq!(sent, [c.identity().addr(), c.identity().addr()]);
+    }
+}
+
+mod force_leave {
+    use super::*;
+
+    fn pair() -> (Node, Node) {
+        let mk = |i: u8| {
+            let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
+            let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
+            Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
+        };
+        let (mut a, mut b) = (mk(1), mk(2));
+        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
+        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
+            .unwrap();
+        let t = a.poll_transmit().unwrap();
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        (a, b)
+    }
+
+    #[test]
+    fn force_leave_removes_a_member_from_both_lists() {
+        let (a, mut b) = pair();
+        assert_eq!(b.status().running_nodes.len(), 2);
+        b.handle_command(Time::ZERO, Command::ForceLeave(a.identity().name().clone()))
+            .unwrap();
+        let s = b.status();
+        assert_eq!(s.running_nodes, [b.identity().name().clone()]);
+        assert!(s.stopped_nodes.is_empty());
+        assert_eq!(b.departure(a.identity().name()), Some(Departure::ForceLeft));
+        let events: Vec<_> = std::iter::from_fn(|| b.poll_event()).collect();
+        assert!(
+            events.contains(&Event::NodeForceLeft(a.identity().clone())),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_force_left_node_learns_it_was_removed_and_stops() {
+        let (mut a, mut b) = pair();
+        b.handle_command(Time::ZERO, Command::ForceLeave(a.identity().name().clone()))
+            .unwrap();
+        while let Some(t) = b.poll_transmit() {
+            if t.to == a.identity().addr() {
+                a.handle_datagram(Time::ZERO, b.identity().addr(), &t.payload);
+            }
+        }
+        assert!(a.has_left());
+        let events: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+        assert!(
+            events.contains(&Event::NodeForceLeft(a.identity().clone())),
+            "{events:?}"
+        );
+        assert_eq!(a.poll_timeout(), None, "a removed node keeps no timers");
+    }
+
+    #[test]
+    fn force_leave_of_an_unknown_node_or_of_oneself_is_refused() {
+        let (_a, mut b) = pair();
+        let stranger: NodeName = "nobody@127.0.0.9".parse().unwrap();
+        assert_eq!(
+            b.handle_command(Time::ZERO, Command::ForceLeave(stranger.clone())),
+            Err(CommandError::UnknownNode(stranger))
+        );
+        let me = b.identity().name().clone();
+        assert_eq!(
+            b.handle_command(Time::ZERO, Command::ForceLeave(me.clone())),
+            Err(CommandError::ForceLeaveSelf(me))
+        );
+        assert_eq!(b.status().running_nodes.len(), 2);
+    }
+}
+
+mod sync_merge {
+    use super::*;
+    use crate::core::sync::{self, SyncMsg, SyncRecord};
+    use rand::rngs::StdRng;
+
+    fn node(i: u8) -> Node {
+        let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
+        Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
+    }
+
+    fn deliver(to: &mut Node, from: &mut Node) {
+        while let Some(t) = from.poll_transmit() {
+            if t.to == to.identity().addr() {
+                to.handle_datagram(Time::ZERO, from.identity().addr(), &t.payload);
+            }
+        }
+    }
+
+    /// Seals `members` as a sync `Members` message from `from`.
+    fn members_from(from: &Node, members: Vec<sync::Record>) -> Vec<u8> {
+        let msg = SyncMsg::Members {
+            session: 1,
+            from: from.identity().clone(),
+            want: 0,
+            members: members
+                .into_iter()
+                .map(|member| SyncRecord {
+                    member,
+                    down_age_ms: 0,
+                })
+                .collect(),
+            tombstones: vec![],
+        };
+        let c = Config::lan(3);
+        let env = Envelope::new(c.cookie.as_bytes(), &c.cluster_name);
+        let body = postcard::to_allocvec(&msg).unwrap();
+        env.seal(Kind::Sync, &body, &mut StdRng::seed_from_u64(9))
+    }
+
+    /// a knows b; b is then held down by a (force-left).
+    fn a_holds_b_down() -> (Node, Node) {
+        let (mut a, mut b) = (node(1), node(2));
+        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
+        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
+            .unwrap();
+        deliver(&mut b, &mut a);
+        deliver(&mut a, &mut b);
+        assert_eq!(a.num_members(), 1);
+        let c = node(3);
+        let down = foca::Member::new(b.identity().clone(), 0, foca::State::Down);
+        a.handle_datagram(
+            Time::ZERO,
+            c.identity().addr(),
+            &members_from(&c, vec![down]),
+        );
+        assert_eq!(a.status().stopped_nodes.len(), 1);
+        (a, b)
+    }
+
+    #[test]
+    fn a_force_left_member_stays_out_through_any_renewal_but_not_a_new_generation() {
+        let (mut a, mut b) = (node(1), node(2));
+        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
+        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
+            .unwrap();
+        deliver(&mut b, &mut a);
+        deliver(&mut a, &mut b);
+        a.handle_command(Time::ZERO, Command::ForceLeave(b.identity().name().clone()))
+            .unwrap();
+        let c = node(3);
+        let renewed = foca::Member::alive(b.identity().renewed().renewed());
+        a.handle_datagram(
+            Time::ZERO,
+            c.identity().addr(),
+            &members_from(&c, vec![renewed]),
+        );
+        let s = a.status();
+        assert!(!s.running_nodes.contains(b.identity().name()) && s.stopped_nodes.is_empty());
+        let restarted = foca::Member::alive(b.identity().next_generation());
+        a.handle_datagram(
+            Time::ZERO,
+            c.identity().addr(),
+            &members_from(&c, vec![restarted]),
+        );
+        assert!(a.status().running_nodes.contains(b.identity().name()));
+        assert_eq!(a.departure(b.identity().name()), Some(Departure::ForceLeft));
+    }
+
+    #[test]
+    fn a_sync_never_resurrects_a_member_held_down_at_the_same_generation() {
+        let (mut a, b) = a_holds_b_down();
+        let c = node(3);
+        let stale = foca::Member::new(b.identity().clone(), 40, foca::State::Alive);
+        a.handle_datagram(
+            Time::ZERO,
+            c.identity().addr(),
+            &members_from(&c, vec![stale]),
+        );
+        let s = a.status();
+        assert_eq!(s.stopped_nodes, [b.identity().name().clone()]);
+        assert!(!s.running_nodes.contains(b.identity().name()));
+    }
+
+    #[test]
+    fn a_sync_brings_back_a_member_with_a_newer_generation() {
+        let (mut a, b) = a_holds_b_down();
+        let c = node(3);
+        let renewed = foca::Member::alive(b.identity().renewed());
+        a.handle_datagram(
+            Time::ZERO,
+            c.identity().addr(),
+            &members_from(&c, vec![renewed]),
+        );
+        assert!(a.status().running_nodes.contains(b.identity().name()));
+        assert!(a.status().stopped_nodes.is_empty());
+    }
+
+    #[test]
+    fn a_sync_record_older_than_the_one_held_is_ignored() {
+        let (mut a, mut b) = (node(1), node(2));
+        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
+        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
+            .unwrap();
+        deliver(&mut b, &mut a);
+        deliver(&mut a, &mut b);
+        let c = node(3);
+        let old = NodeId::new(b.identity().name().clone(), b.identity().addr(), 0);
+        let down_old = foca::Member::new(old, 0, foca::State::Down);
+        a.handle_datagram(
+            Time::ZERO,
+            c.identity().addr(),
+            &members_from(&c, vec![down_old]),
+        );
+        assert!(a.status().running_nodes.contains(b.identity().name()));
+    }
+
+    #[test]
+    fn a_digest_nobody_asked_for_is_rejected_and_counted() {
+        let mut a = node(1);
+        let c = node(3);
+        let msg = SyncMsg::Digest {
+            session: 77,
+            from: c.identity().clone(),
+            buckets: vec![0; sync::BUCKETS],
+        };
+        let cfg = Config::lan(3);
+        let env = Envelope::new(cfg.cookie.as_bytes(), &cfg.cluster_name);
+        let d = env.seal(
+            Kind::Sync,
+            &postcard::to_allocvec(&msg).unwrap(),
+            &mut StdRng::seed_from_u64(1),
+        );
+        a.handle_datagram(Time::ZERO, c.identity().addr(), &d);
+        assert_eq!(a.stats().sync.rejected_unsolicited, 1);
+        assert_eq!(a.stats().dropped.sync_rejected, 1);
+        assert_eq!(a.poll_transmit(), None);
+    }
+
+    #[test]
+    fn two_nodes_with_different_views_converge_in_one_round() {
+        // a knows c; b knows nobody. One session from b to a gives b both.
+        let (mut a, mut b, mut c) = (node(1), node(2), node(3));
+        let pa = Peer::new(a.identity().name().clone(), a.identity().addr());
+        c.handle_command(Time::ZERO, Command::Join(vec![pa.clone()]))
+            .unwrap();
+        deliver(&mut a, &mut c);
+        while a.poll_transmit().is_some() {}
+        b.open_sync(a.identity().addr(), a.identity().name().key());
+        for _ in 0..4 {
+            deliver(&mut a, &mut b);
+            deliver(&mut b, &mut a);
+        }
+        let names: Vec<_> = b.members().map(|m| m.name().clone()).collect();
+        assert!(
+            names.contains(a.identity().name()) && names.contains(c.identity().name()),
+            "{names:?}"
+        );
+        assert!(a.members().any(|m| m.name() == b.identity().name()));
+    }
+}
