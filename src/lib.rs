@@ -11,3 +11,9 @@
 #![deny(missing_docs)]
 
 pub mod core;
+
+#[cfg(feature = "runtime")]
+pub mod runtime;
+
+#[cfg(feature = "runtime")]
+pub use runtime::{Agent, AgentConfig, AgentHandle};

@@ -7,7 +7,10 @@ use super::identity::NodeId;
 use super::name::NodeName;
 
 /// Something that happened to the membership or to this node.
+///
+/// New kinds of events may be added: match with a wildcard arm.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A member became active (joined, or came back with a new generation).
     MemberUp(NodeId),

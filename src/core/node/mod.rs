@@ -1,7 +1,7 @@
 //! [`Node`]: one cluster member's whole protocol state, driven from outside.
 //!
 //! The type lives here with its inputs and outputs; its parts live beside it:
-//! [`io`] (what foca's `Runtime` touches), `sync_session` (full-state sync),
+//! `io` (what foca's `Runtime` touches), `sync_session` (full-state sync),
 //! `lifecycle` (leave, force-leave, autoclean) and `heal` (autoheal).
 
 mod heal;

@@ -1,0 +1,179 @@
+//! The `rollcall` binary: run an agent, or control a running one.
+//!
+//! ```text
+//! rollcall agent --config rollcall.toml
+//! rollcall ctl [--config FILE | --data-dir DIR] cluster status [--json]
+//! rollcall ctl ... cluster join NODE
+//! rollcall ctl ... cluster leave
+//! rollcall ctl ... cluster force-leave NODE
+//! ```
+//!
+//! Errors are one line on stderr and a non-zero exit status.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use rollcall::runtime::control::{self, Request, Response};
+use rollcall::runtime::signal::ShutdownSignal;
+use rollcall::runtime::{Agent, AgentConfig, ControlServer};
+
+/// How long the agent may take to leave and exit after SIGINT/SIGTERM.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+
+#[derive(Parser)]
+#[command(
+    name = "rollcall",
+    version,
+    about = "Cluster membership on SWIM, as EMQX clusters"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// Run a node until SIGINT or SIGTERM (then it leaves the cluster).
+    Agent {
+        /// The TOML config file (keys as emqx.conf; ROLLCALL_* variables override).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Talk to the agent running on this machine (through its control socket).
+    Ctl {
+        /// Find the agent's data_dir in this config file.
+        #[arg(long, short, conflicts_with = "data_dir")]
+        config: Option<PathBuf>,
+        /// The agent's data_dir (where its control socket is).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Ctl,
+    },
+}
+
+#[derive(Subcommand)]
+enum Ctl {
+    /// Cluster management.
+    Cluster {
+        #[command(subcommand)]
+        command: Cluster,
+    },
+}
+
+#[derive(Subcommand)]
+enum Cluster {
+    /// Print running and stopped nodes.
+    Status {
+        /// As JSON: {"running_nodes": [...], "stopped_nodes": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join the cluster NODE is in (runs on the joining node).
+    Join {
+        /// A node of the cluster, name@host.
+        node: String,
+    },
+    /// Leave the cluster.
+    Leave,
+    /// Remove NODE (usually a dead one) from the cluster.
+    ForceLeave {
+        /// The node to remove, name@host.
+        node: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    match cli.command {
+        Top::Agent { config } => {
+            init_logging();
+            let config = AgentConfig::load(config.as_deref())?;
+            runtime.block_on(agent(config))
+        }
+        Top::Ctl {
+            config,
+            data_dir,
+            command: Ctl::Cluster { command },
+        } => {
+            let data_dir = match data_dir {
+                Some(dir) => dir,
+                None => AgentConfig::load(config.as_deref())?.data_dir,
+            };
+            runtime.block_on(ctl(data_dir, command))
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn agent(config: AgentConfig) -> Result<()> {
+    // Before anything else: from here on the signals wake us, not kill us.
+    let mut signals = ShutdownSignal::new().context("cannot install signal handlers")?;
+    let data_dir = config.data_dir.clone();
+    let mut agent = Agent::start(config).await?;
+    let control = ControlServer::start(&data_dir, agent.handle()).await?;
+    tracing::info!("control socket at {}", control.path().display());
+    tokio::select! {
+        name = signals.recv() => {
+            tracing::info!("{name}: leaving the cluster");
+            drop(control);
+            agent.stop(true, SHUTDOWN_DEADLINE).await?;
+            tracing::info!("stopped");
+            Ok(())
+        }
+        () = agent.stopped() => Err(anyhow!("the agent stopped unexpectedly")),
+    }
+}
+
+async fn ctl(data_dir: PathBuf, command: Cluster) -> Result<()> {
+    let path = control::socket_path(&data_dir);
+    let (request, json) = match command {
+        Cluster::Status { json } => (Request::Status, json),
+        Cluster::Join { node } => (Request::Join { node }, false),
+        Cluster::Leave => (Request::Leave, false),
+        Cluster::ForceLeave { node } => (Request::ForceLeave { node }, false),
+    };
+    match control::request(&path, &request).await? {
+        Response::Ok { message, status } => {
+            if let Some(message) = message {
+                println!("{message}");
+            }
+            if let Some(status) = status {
+                if json {
+                    println!("{}", serde_json::to_string(&status)?);
+                } else {
+                    println!("{status}");
+                }
+            }
+            Ok(())
+        }
+        Response::Error { message } => Err(anyhow!(message)),
+    }
+}

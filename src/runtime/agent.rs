@@ -1,0 +1,500 @@
+//! [`Agent`]: a real node over UDP, and [`AgentHandle`], the way to talk to it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use rollcall::runtime::{Agent, AgentConfig};
+//!
+//! let config = AgentConfig::new("rc@127.0.0.1".parse()?);
+//! let agent = Agent::start(config).await?;
+//! let handle = agent.handle();
+//! let mut events = handle.subscribe();
+//! handle.join(&"rc1@127.0.0.1".parse()?).await?;
+//! while let Ok(event) = events.recv().await {
+//!     println!("{event:?}");
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::clock::Clock;
+use super::config::{AgentConfig, DiscoveryStrategy, ProtoDist};
+use super::discovery::{self, resolve_peer, AddrFamily, Discovery, ResolveError, Schedule};
+use super::driver::{Driver, Input};
+use super::transport::{Transport, TransportStats, UdpTransport};
+use crate::core::name::{Host, PortError};
+use crate::core::{
+    Command, CommandError, ConfigError, Event, Node, NodeId, NodeName, Peer, Stats, Status,
+};
+
+/// How many events a subscriber may fall behind before it misses some.
+const EVENT_BUFFER: usize = 1024;
+/// How many inputs may wait for the owner task.
+const INPUT_BUFFER: usize = 256;
+
+/// Why the agent could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration asks for something not built yet. Nothing started.
+    #[error("{0}")]
+    NotSupported(String),
+    /// The gossip socket could not be bound. Nothing started.
+    #[error("cannot bind the gossip socket at {addr}: {error}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// A node name gave no address.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The port convention gave no port.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// The core refused the configuration. Nothing started.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The OS gave no randomness for the node's seed. Nothing started.
+    #[error("cannot read OS randomness for the node seed: {0}")]
+    Random(String),
+    /// The node refused a command (its state is unchanged).
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// A join was sent but no member answered in time.
+    #[error("unreachable node {node}: no member answered within {} s", waited.as_secs())]
+    Unreachable {
+        /// The node asked to join.
+        node: NodeName,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The agent's task has stopped.
+    #[error("the agent has stopped")]
+    Stopped,
+    /// The agent did not stop in time and was aborted.
+    #[error("the agent did not stop within {0:?}")]
+    StopTimeout(Duration),
+}
+
+/// Counters of a running agent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// The node's counters (sent, received, dropped by reason).
+    pub node: Stats,
+    /// The transport's counters (too large, unreadable, send errors).
+    pub transport: TransportStats,
+}
+
+/// A running node: one task owns the [`Node`], a second polls discovery.
+///
+/// Call [`stop`](Self::stop) to leave the cluster and end it. Dropping the
+/// `Agent` ends it abruptly, as a crash would (no leave); its
+/// [`AgentHandle`]s then answer [`AgentError::Stopped`].
+#[derive(Debug)]
+pub struct Agent {
+    handle: AgentHandle,
+    task: JoinHandle<()>,
+}
+
+/// A cheap, cloneable way to talk to a running agent.
+#[derive(Clone, Debug)]
+pub struct AgentHandle {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    inputs: mpsc::Sender<Input>,
+    events: broadcast::Sender<Event>,
+    members: watch::Receiver<usize>,
+    name: NodeName,
+    local_addr: SocketAddr,
+    base_port: u16,
+    family: AddrFamily,
+}
+
+impl Agent {
+    /// Starts a node with the discovery strategy its configuration names.
+    ///
+    /// Fails without starting anything if the strategy or protocol is not
+    /// built yet, the gossip socket cannot be bound, or the configuration is
+    /// invalid. Logs a warning if the default cookie is in use.
+    pub async fn start(config: AgentConfig) -> Result<Self, AgentError> {
+        match config.discovery.clone() {
+            DiscoveryStrategy::Manual => Self::start_with(config, discovery::Manual).await,
+            DiscoveryStrategy::Static { seeds } => {
+                let family = family_for(&config)?;
+                let seeds = discovery::StaticSeeds::new(seeds, config.base_port, family);
+                Self::start_with(config, seeds).await
+            }
+            other => Err(AgentError::NotSupported(format!(
+                "discovery strategy {} is not built yet",
+                other.name()
+            ))),
+        }
+    }
+
+    /// Starts a node that finds its seeds with `discovery` (whatever the
+    /// configuration's strategy says).
+    pub async fn start_with<D: Discovery>(
+        config: AgentConfig,
+        discovery: D,
+    ) -> Result<Self, AgentError> {
+        let core = config.core_config();
+        core.validate()?;
+        let (bind, advertised) = addresses(&config).await?;
+        let transport = UdpTransport::bind(bind)
+            .await
+            .map_err(|error| AgentError::Bind { addr: bind, error })?;
+        let local_addr = transport.local_addr();
+        // An ephemeral bind port (0) is the real port.
+        let advertised = if advertised.port() == 0 {
+            SocketAddr::new(advertised.ip(), local_addr.port())
+        } else {
+            advertised
+        };
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| AgentError::Random(e.to_string()))?;
+        let identity = NodeId::new(config.name.clone(), advertised, generation());
+        let node = Node::new(identity, core, seed)?;
+        if config.cookie.is_default() {
+            tracing::warn!(
+                "node.cookie is the default cookie: anyone who knows rollcall can join; set a secret one"
+            );
+        }
+        tracing::info!(
+            "node {} gossiping over {} on {local_addr} (advertised as {advertised}), discovery: {}",
+            config.name,
+            config.proto_dist,
+            discovery.name()
+        );
+
+        let (inputs_tx, inputs_rx) = mpsc::channel(INPUT_BUFFER);
+        let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
+        let (members_tx, members_rx) = watch::channel(0usize);
+        let schedule = Schedule {
+            alone: config.discovery_interval_alone,
+            in_cluster: config.discovery_interval,
+        };
+        let discovery_task = tokio::spawn(discovery::schedule::run(
+            discovery,
+            schedule,
+            inputs_tx.clone(),
+            members_rx.clone(),
+        ));
+        let driver = Driver {
+            node,
+            transport,
+            clock: Clock::new(),
+            inputs: inputs_rx,
+            events: events_tx.clone(),
+            members: members_tx,
+            discovery: Some(discovery_task),
+        };
+        let task = tokio::spawn(driver.run());
+        let handle = AgentHandle {
+            shared: Arc::new(Shared {
+                inputs: inputs_tx,
+                events: events_tx,
+                members: members_rx,
+                name: config.name.clone(),
+                local_addr,
+                base_port: config.base_port,
+                family: AddrFamily::of(local_addr.ip()),
+            }),
+        };
+        Ok(Self { handle, task })
+    }
+
+    /// A handle to the running node.
+    pub fn handle(&self) -> AgentHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the node: leaves the cluster first if `leave` (and it has not
+    /// left already), sends what that produced, and ends the task. Gives up
+    /// and aborts the task after `within`.
+    pub async fn stop(mut self, leave: bool, within: Duration) -> Result<(), AgentError> {
+        let result = tokio::time::timeout(within, async {
+            // An error means the task already ended; wait for it below.
+            let _ = self.handle.shutdown(leave).await;
+            (&mut self.task).await.map_err(|_| AgentError::Stopped)
+        })
+        .await;
+        match result {
+            Ok(r) => r,
+            Err(_) => {
+                self.task.abort();
+                Err(AgentError::StopTimeout(within))
+            }
+        }
+    }
+
+    /// Waits until the node's task ends (after a shutdown, or if it failed).
+    pub async fn stopped(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // Ends the owner task (a no-op after `stop`); discovery follows.
+        self.task.abort();
+    }
+}
+
+impl AgentHandle {
+    /// The node's name.
+    pub fn name(&self) -> &NodeName {
+        &self.shared.name
+    }
+
+    /// The address the gossip socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Membership events from now on. A subscriber that falls more than
+    /// 1024 events behind gets `RecvError::Lagged` and misses the oldest.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// How many active members the node knows, itself excluded.
+    pub fn num_members(&self) -> usize {
+        *self.shared.members.borrow()
+    }
+
+    /// Running and stopped nodes, as this node sees them.
+    pub async fn status(&self) -> Result<Status, AgentError> {
+        self.ask(Input::Status).await
+    }
+
+    /// Traffic and drop counters.
+    pub async fn stats(&self) -> Result<AgentStats, AgentError> {
+        self.ask(Input::Stats).await
+    }
+
+    /// Carries out a command on the node.
+    pub async fn command(&self, command: Command) -> Result<(), AgentError> {
+        self.ask(|reply| Input::Command(command, reply)).await??;
+        Ok(())
+    }
+
+    /// Where `node` gossips, by the port convention (and DNS for a domain).
+    pub async fn resolve(&self, node: &NodeName) -> Result<Peer, AgentError> {
+        Ok(resolve_peer(node, self.shared.base_port, self.shared.family).await?)
+    }
+
+    /// Asks `node` to let this node in (the request runs on the joining
+    /// node). Refused if this node is already in a cluster.
+    pub async fn join(&self, node: &NodeName) -> Result<(), AgentError> {
+        let peer = self.resolve(node).await?;
+        self.command(Command::Join(vec![peer])).await
+    }
+
+    /// [`join`](Self::join), then waits up to `within` for a member to
+    /// answer; returns the status then, or [`AgentError::Unreachable`].
+    pub async fn join_and_wait(
+        &self,
+        node: &NodeName,
+        within: Duration,
+    ) -> Result<Status, AgentError> {
+        let mut members = self.shared.members.clone();
+        self.join(node).await?;
+        let answered = tokio::time::timeout(within, members.wait_for(|n| *n > 0))
+            .await
+            .map(|r| r.is_ok());
+        match answered {
+            Ok(true) => self.status().await,
+            Ok(false) => Err(AgentError::Stopped),
+            Err(_) => Err(AgentError::Unreachable {
+                node: node.clone(),
+                waited: within,
+            }),
+        }
+    }
+
+    /// Tells the cluster this node is leaving, then stops gossiping. The
+    /// agent keeps running; a later [`join`](Self::join) rejoins.
+    pub async fn leave(&self) -> Result<(), AgentError> {
+        self.command(Command::Leave).await
+    }
+
+    /// Declares `node` down everywhere (usually a dead node).
+    pub async fn force_leave(&self, node: NodeName) -> Result<(), AgentError> {
+        self.command(Command::ForceLeave(node)).await
+    }
+
+    /// Asks the owner task to stop (leaving first if `leave`) and waits
+    /// until it has sent its last datagram.
+    pub async fn shutdown(&self, leave: bool) -> Result<(), AgentError> {
+        self.ask(|done| Input::Shutdown { leave, done }).await
+    }
+
+    async fn ask<T>(
+        &self,
+        input: impl FnOnce(oneshot::Sender<T>) -> Input,
+    ) -> Result<T, AgentError> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .inputs
+            .send(input(tx))
+            .await
+            .map_err(|_| AgentError::Stopped)?;
+        rx.await.map_err(|_| AgentError::Stopped)
+    }
+}
+
+/// The generation: the start time in milliseconds since the Unix epoch, so
+/// a restarted node outranks its earlier self.
+fn generation() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(1)
+}
+
+fn check_proto(config: &AgentConfig) -> Result<(), AgentError> {
+    match config.proto_dist {
+        ProtoDist::Udp | ProtoDist::Udp6 => Ok(()),
+        other => Err(AgentError::NotSupported(format!(
+            "cluster.proto_dist {other} is not supported yet (use udp or udp6)"
+        ))),
+    }
+}
+
+/// The family domain hosts resolve to: the bind address's, else the protocol's.
+fn family_for(config: &AgentConfig) -> Result<AddrFamily, AgentError> {
+    check_proto(config)?;
+    Ok(match (config.bind, config.name.host()) {
+        (Some(bind), _) => AddrFamily::of(bind.ip()),
+        (None, Host::Ip(ip)) => AddrFamily::of(ip),
+        (None, Host::Domain(_)) if config.proto_dist == ProtoDist::Udp6 => AddrFamily::V6,
+        (None, Host::Domain(_)) => AddrFamily::V4,
+    })
+}
+
+/// Where to bind, and the address other nodes reach us at.
+///
+/// The host's IP when the name holds one (so `rc@127.0.0.2` and
+/// `rc@127.0.0.3` share a port on one machine), else the unspecified address
+/// of the protocol's family; `node.bind` overrides. The advertised address is
+/// the bind address unless that is unspecified, then the host's IP (looked
+/// up when the host is a domain name).
+async fn addresses(config: &AgentConfig) -> Result<(SocketAddr, SocketAddr), AgentError> {
+    let family = family_for(config)?;
+    let port = config.gossip_port()?;
+    let bind = match (config.bind, config.name.host()) {
+        (Some(bind), _) => bind,
+        (None, Host::Ip(ip)) => SocketAddr::new(ip, port),
+        (None, Host::Domain(_)) => match family {
+            AddrFamily::V4 => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+            AddrFamily::V6 => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+        },
+    };
+    if !bind.ip().is_unspecified() {
+        return Ok((bind, bind));
+    }
+    let me = resolve_peer(&config.name, config.base_port, family).await?;
+    Ok((bind, SocketAddr::new(me.addr.ip(), bind.port())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Profile;
+
+    fn config(name: &str) -> AgentConfig {
+        let mut c = AgentConfig::new(name.parse().unwrap());
+        c.profile = Profile::Local;
+        c.base_port = 0;
+        c
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn strategies_not_built_yet_fail_at_start_with_a_clear_message() {
+        let mut c = config("rc@127.0.0.1");
+        c.discovery = DiscoveryStrategy::Dns;
+        let e = Agent::start(c).await.unwrap_err();
+        assert_eq!(e.to_string(), "discovery strategy dns is not built yet");
+        let mut c = config("rc@127.0.0.1");
+        c.proto_dist = ProtoDist::Quic;
+        let e = Agent::start(c).await.unwrap_err();
+        assert!(e.to_string().contains("quic is not supported yet"), "{e}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn dropping_the_agent_ends_it_and_its_handles_say_so() {
+        let agent = Agent::start(config("rc@127.0.0.1")).await.unwrap();
+        let handle = agent.handle();
+        assert!(handle.status().await.is_ok());
+        drop(agent);
+        let stopped = tokio::time::timeout(Duration::from_secs(2), async {
+            while handle.status().await.is_ok() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(stopped.is_ok(), "the node outlived its Agent");
+        assert!(matches!(handle.leave().await, Err(AgentError::Stopped)));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_domain_host_binds_everywhere_and_advertises_its_address() {
+        let c = config("rc@localhost");
+        let (bind, advertised) = addresses(&c).await.unwrap();
+        assert!(bind.ip().is_unspecified());
+        assert_eq!(advertised.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn two_agents_join_see_each_other_and_report_a_leave() {
+        // Port 0: the OS picks; join by address since the convention cannot.
+        let a = Agent::start(config("a@127.0.0.1")).await.unwrap();
+        let b = Agent::start(config("b@127.0.0.1")).await.unwrap();
+        let (ha, hb) = (a.handle(), b.handle());
+        let mut events = ha.subscribe();
+        let peer = Peer::new(ha.name().clone(), ha.local_addr());
+        hb.command(Command::Join(vec![peer])).await.unwrap();
+        let up = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Ok(Event::MemberUp(id)) = events.recv().await {
+                    break id;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(up.name(), hb.name());
+        let s = ha.status().await.unwrap();
+        assert_eq!(s.running_nodes.len(), 2);
+        assert!(matches!(
+            hb.command(Command::Join(vec![Peer::new(
+                ha.name().clone(),
+                ha.local_addr()
+            )]))
+            .await,
+            Err(AgentError::Command(CommandError::AlreadyInCluster))
+        ));
+        b.stop(true, Duration::from_secs(2)).await.unwrap();
+        assert!(matches!(hb.status().await, Err(AgentError::Stopped)));
+        let gone = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if ha.num_members() == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(gone.is_ok(), "a did not see b leave");
+        a.stop(false, Duration::from_secs(2)).await.unwrap();
+    }
+}

@@ -1,0 +1,318 @@
+//! The control socket: how `rollcall ctl` talks to a running agent.
+//!
+//! A Unix socket named `rollcall.sock` in the node's `data_dir`, mode 0600
+//! (the data directory is created 0700): only the agent's user can use it, and
+//! nothing listens on the network for control. The protocol is one JSON
+//! object per line each way:
+//!
+//! ```text
+//! -> {"command":"status"}
+//! <- {"ok":{"message":null,"status":{"running_nodes":["rc@127.0.0.1"],"stopped_nodes":[]}}}
+//! -> {"command":"join","node":"rc1@127.0.0.1"}
+//! <- {"error":{"message":"this node is already in a cluster; leave it first"}}
+//! ```
+//!
+//! Requests: `status`, `join` (`node`), `leave`, `force_leave` (`node`).
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+use super::agent::{AgentError, AgentHandle};
+use crate::core::{NodeName, Status};
+
+/// The socket's file name inside `data_dir`.
+pub const SOCKET_FILE: &str = "rollcall.sock";
+
+/// How long `join` waits for a member to answer before calling the node
+/// unreachable.
+pub const JOIN_WAIT: Duration = Duration::from_secs(5);
+
+/// The most bytes one connection may send (requests are tiny).
+const MAX_REQUEST_BYTES: u64 = 64 * 1024;
+
+/// How long a client waits for the agent's answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The control socket's path for a data directory.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_FILE)
+}
+
+/// What `rollcall ctl` asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Request {
+    /// `cluster status`.
+    Status,
+    /// `cluster join NODE`: join the cluster NODE is in.
+    Join {
+        /// The node to ask, `name@host`.
+        node: String,
+    },
+    /// `cluster leave`.
+    Leave,
+    /// `cluster force-leave NODE`.
+    ForceLeave {
+        /// The node to remove, `name@host`.
+        node: String,
+    },
+}
+
+/// The agent's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// Done.
+    Ok {
+        /// What to tell the operator, if anything.
+        message: Option<String>,
+        /// The cluster status after the request, if it has one.
+        status: Option<Status>,
+    },
+    /// Refused or failed; the message is one line for the operator.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Why the control socket could not be served or reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No socket file: no agent runs with this data directory.
+    #[error("the agent is not running (no control socket at {0})")]
+    NotRunning(PathBuf),
+    /// The socket file exists but nothing listens on it.
+    #[error("the agent is not running (nothing listens on {0})")]
+    Refused(PathBuf),
+    /// Another agent already serves this data directory.
+    #[error("another agent is running with this data directory (it answers on {0})")]
+    AlreadyRunning(PathBuf),
+    /// The agent did not answer in time.
+    #[error("the agent did not answer within {} s", CLIENT_TIMEOUT.as_secs())]
+    Timeout,
+    /// The agent's answer was not understood.
+    #[error("unexpected answer from the agent: {0}")]
+    Protocol(String),
+    /// Some other I/O error on the socket or the data directory.
+    #[error("control socket {path}: {error}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+}
+
+/// A listening control socket, removed when dropped.
+#[derive(Debug)]
+pub struct ControlServer {
+    path: PathBuf,
+    task: JoinHandle<()>,
+}
+
+impl ControlServer {
+    /// Creates `data_dir` (mode 0700) if missing and serves the agent behind
+    /// `handle` on `data_dir/rollcall.sock` (mode 0600). A stale socket file
+    /// is replaced; a live one is an error.
+    pub async fn start(data_dir: &Path, handle: AgentHandle) -> Result<Self, ControlError> {
+        let io_err = |path: &Path| {
+            let path = path.to_owned();
+            move |error| ControlError::Io { path, error }
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(io_err(data_dir))?;
+        let path = socket_path(data_dir);
+        match UnixStream::connect(&path).await {
+            Ok(_) => return Err(ControlError::AlreadyRunning(path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(_) => std::fs::remove_file(&path).map_err(io_err(&path))?,
+        }
+        // Bind inside a private directory, restrict, then move into place:
+        // the socket is never reachable with wider permissions.
+        let private = data_dir.join(format!(".control-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&private);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&private)
+            .map_err(io_err(&private))?;
+        let staged = private.join(SOCKET_FILE);
+        let bound = (|| {
+            let listener = UnixListener::bind(&staged)?;
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+            std::fs::rename(&staged, &path)?;
+            Ok(listener)
+        })();
+        let _ = std::fs::remove_dir_all(&private);
+        let listener = bound.map_err(io_err(&path))?;
+        let task = tokio::spawn(serve(listener, handle));
+        Ok(Self { path, task })
+    }
+
+    /// Where the socket is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn serve(listener: UnixListener, handle: AgentHandle) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(connection(stream, handle.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("control socket: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn connection(stream: UnixStream, handle: AgentHandle) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read.take(MAX_REQUEST_BYTES)).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let response = match serde_json::from_str::<Request>(&line) {
+            Ok(request) => answer(&handle, request).await,
+            Err(e) => Response::Error {
+                message: format!("bad request: {e}"),
+            },
+        };
+        let mut out = serde_json::to_vec(&response).unwrap_or_default();
+        out.push(b'\n');
+        if write.write_all(&out).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Carries out one request.
+pub async fn answer(handle: &AgentHandle, request: Request) -> Response {
+    match run(handle, request).await {
+        Ok((message, status)) => Response::Ok {
+            message: message.map(str::to_owned),
+            status,
+        },
+        Err(message) => Response::Error { message },
+    }
+}
+
+async fn run(
+    handle: &AgentHandle,
+    request: Request,
+) -> Result<(Option<&'static str>, Option<Status>), String> {
+    // `CommandError::AlreadyInCluster` reads "this node is already in a
+    // cluster; leave it first".
+    let text = |e: AgentError| e.to_string();
+    let name =
+        |node: &str| NodeName::parse(node).map_err(|e| format!("bad node name {node:?}: {e}"));
+    match request {
+        Request::Status => Ok((None, Some(handle.status().await.map_err(text)?))),
+        Request::Join { node } => {
+            let node = name(&node)?;
+            let status = handle.join_and_wait(&node, JOIN_WAIT).await.map_err(text)?;
+            Ok((Some("Join the cluster successfully."), Some(status)))
+        }
+        Request::Leave => {
+            handle.leave().await.map_err(text)?;
+            Ok((Some("Leave the cluster successfully."), None))
+        }
+        Request::ForceLeave { node } => {
+            handle.force_leave(name(&node)?).await.map_err(text)?;
+            Ok((Some("Remove the node from cluster successfully."), None))
+        }
+    }
+}
+
+/// Sends one request to the agent whose control socket is at `path` and
+/// returns its answer.
+pub async fn request(path: &Path, request: &Request) -> Result<Response, ControlError> {
+    let io_err = |error| ControlError::Io {
+        path: path.to_owned(),
+        error,
+    };
+    let stream = match UnixStream::connect(path).await {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(ControlError::NotRunning(path.to_owned()))
+        }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            return Err(ControlError::Refused(path.to_owned()))
+        }
+        Err(e) => return Err(io_err(e)),
+    };
+    let exchange = async {
+        let (read, mut write) = stream.into_split();
+        let mut line =
+            serde_json::to_vec(request).map_err(|e| ControlError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        write.write_all(&line).await.map_err(io_err)?;
+        let mut answer = String::new();
+        BufReader::new(read.take(MAX_REQUEST_BYTES * 16))
+            .read_line(&mut answer)
+            .await
+            .map_err(io_err)?;
+        if answer.is_empty() {
+            return Err(ControlError::Protocol(
+                "the agent closed the connection".into(),
+            ));
+        }
+        serde_json::from_str(&answer).map_err(|e| ControlError::Protocol(e.to_string()))
+    };
+    tokio::time::timeout(CLIENT_TIMEOUT, exchange)
+        .await
+        .map_err(|_| ControlError::Timeout)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_responses_are_one_line_of_json_each() {
+        let r = Request::ForceLeave {
+            node: "rc@127.0.0.1".into(),
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(text, r#"{"command":"force_leave","node":"rc@127.0.0.1"}"#);
+        assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), r);
+        let e = Response::Error {
+            message: "no".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"error":{"message":"no"}}"#
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_missing_socket_says_the_agent_is_not_running() {
+        let dir = std::env::temp_dir().join(format!("rollcall-ctl-missing-{}", std::process::id()));
+        let e = request(&socket_path(&dir), &Request::Status)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ControlError::NotRunning(_)));
+        assert!(e.to_string().starts_with("the agent is not running"));
+    }
+}

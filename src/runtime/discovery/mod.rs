@@ -1,0 +1,71 @@
+//! Discovery: how a node finds the seeds it announces to.
+//!
+//! One trait, [`Discovery`], that the runtime polls on a [`Schedule`]: at
+//! start, then every 5 s while the node has no members, then every 30 s (both
+//! configurable). Each result goes to
+//! [`Node::handle_discovered`](crate::core::Node::handle_discovered), which
+//! announces to every seed that is not already a member, so a cluster forms
+//! whatever order its nodes start in.
+//!
+//! | file | strategy |
+//! |------|----------|
+//! | [`manual`] | none: the cluster forms only through `rollcall ctl cluster join` |
+//! | [`static_seeds`] | a fixed list of node names (`cluster.static.seeds`) |
+//! | [`resolve`] | node name to socket address (port convention, DNS for domain hosts) |
+//! | [`schedule`] | when to rediscover, and the task that does it |
+//!
+//! DNS, etcd and Kubernetes strategies are not built yet; they will be more
+//! implementations of the same trait (and use `register`/`unregister`).
+
+use std::future::Future;
+
+use crate::core::Peer;
+
+pub mod manual;
+pub mod resolve;
+pub mod schedule;
+pub mod static_seeds;
+
+pub use manual::Manual;
+pub use resolve::{resolve_peer, AddrFamily, ResolveError};
+pub use schedule::Schedule;
+pub use static_seeds::StaticSeeds;
+
+/// Why one round of discovery found nothing. The runtime logs it and tries
+/// again on the next round; the node's state is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// A seed's address could not be worked out.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The strategy's own failure (a service that did not answer, ...).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A way to find the nodes of the cluster.
+///
+/// The runtime calls [`register`](Self::register) once at start,
+/// [`discover`](Self::discover) on its [`Schedule`], and
+/// [`unregister`](Self::unregister) once when the agent stops. Each runs in
+/// a task of its own, so a slow lookup never delays gossip.
+pub trait Discovery: Send + 'static {
+    /// The strategy's name, as `cluster.discovery_strategy` spells it.
+    fn name(&self) -> &'static str;
+
+    /// The nodes to announce to now (this node may be among them; it is
+    /// ignored). An empty list is a valid answer.
+    fn discover(&mut self) -> impl Future<Output = Result<Vec<Peer>, DiscoveryError>> + Send;
+
+    /// Makes this node findable by others (for registries such as etcd).
+    /// Does nothing by default.
+    fn register(&mut self) -> impl Future<Output = Result<(), DiscoveryError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Withdraws what [`register`](Self::register) published. Does nothing by
+    /// default.
+    fn unregister(&mut self) -> impl Future<Output = Result<(), DiscoveryError>> + Send {
+        async { Ok(()) }
+    }
+}

@@ -1,0 +1,192 @@
+//! The owner task: the one place a [`Node`] lives in the runtime.
+//!
+//! It `select!`s over the socket, the node's next deadline and an input
+//! channel (commands, status reads, discovery results, shutdown). After every
+//! input it drains the node's outputs: each datagram is sent, each event is
+//! logged and broadcast to subscribers. No lock guards the node; everything
+//! else talks to it through [`Input`]s.
+
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::agent::AgentStats;
+use super::clock::Clock;
+use super::transport::Transport;
+use crate::core::{Command, CommandError, Event, Node, Peer, Status};
+
+/// How long the owner task waits for discovery to unregister when stopping.
+const UNREGISTER_WAIT: Duration = Duration::from_secs(2);
+
+/// What the rest of the agent asks of the owner task.
+pub(crate) enum Input {
+    /// Carry out a command and say whether the node took it.
+    Command(Command, oneshot::Sender<Result<(), CommandError>>),
+    /// Seeds found by discovery.
+    Discovered(Vec<Peer>),
+    /// Report running and stopped nodes.
+    Status(oneshot::Sender<Status>),
+    /// Report counters.
+    Stats(oneshot::Sender<AgentStats>),
+    /// Stop: leave first if asked (and not yet left), send what that
+    /// produced, then end the task.
+    Shutdown {
+        /// Whether to tell the cluster we are leaving.
+        leave: bool,
+        /// Signalled once the task has sent its last datagram.
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The owner task's state.
+pub(crate) struct Driver<T: Transport> {
+    pub(crate) node: Node,
+    pub(crate) transport: T,
+    pub(crate) clock: Clock,
+    pub(crate) inputs: mpsc::Receiver<Input>,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) members: watch::Sender<usize>,
+    pub(crate) discovery: Option<JoinHandle<()>>,
+}
+
+impl<T: Transport> Driver<T> {
+    /// Runs until a `Shutdown` input or until every handle is gone.
+    pub(crate) async fn run(mut self) {
+        // One byte more than the node accepts: a datagram that fills the
+        // buffer is too large (see `Transport::recv`).
+        let mut buf = vec![0u8; self.node.config().max_datagram_size + 1];
+        let mut done = None;
+        loop {
+            let deadline = self.node.poll_timeout();
+            let wake = deadline.map(|t| self.clock.instant(t));
+            tokio::select! {
+                input = self.inputs.recv() => match input {
+                    Some(Input::Shutdown { leave, done: d }) => {
+                        if leave && !self.node.has_left() {
+                            let now = self.clock.now();
+                            if let Err(e) = self.node.handle_command(now, Command::Leave) {
+                                tracing::warn!("leave on shutdown: {e}");
+                            } else {
+                                tracing::info!("left the cluster");
+                            }
+                        }
+                        done = Some(d);
+                    }
+                    Some(input) => self.handle(input),
+                    None => break,
+                },
+                (n, from) = self.transport.recv(&mut buf) => {
+                    let now = self.clock.now();
+                    self.node.handle_datagram(now, from, &buf[..n]);
+                }
+                () = sleep_until(wake), if wake.is_some() => {
+                    let now = self.clock.at_least(deadline.unwrap_or_default());
+                    self.node.handle_timeout(now);
+                }
+            }
+            self.drain().await;
+            if done.is_some() {
+                break;
+            }
+        }
+        let Driver {
+            inputs, discovery, ..
+        } = self;
+        // Dropping the receiver tells the discovery task to unregister and end.
+        drop(inputs);
+        if let Some(task) = discovery {
+            if tokio::time::timeout(UNREGISTER_WAIT, task).await.is_err() {
+                tracing::warn!("discovery did not stop within {UNREGISTER_WAIT:?}");
+            }
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    fn handle(&mut self, input: Input) {
+        let now = self.clock.now();
+        match input {
+            Input::Command(command, reply) => {
+                let result = self.node.handle_command(now, command);
+                let _ = reply.send(result);
+            }
+            Input::Discovered(peers) => self.node.handle_discovered(now, &peers),
+            Input::Status(reply) => {
+                let _ = reply.send(self.node.status());
+            }
+            Input::Stats(reply) => {
+                let _ = reply.send(AgentStats {
+                    node: *self.node.stats(),
+                    transport: self.transport.stats(),
+                });
+            }
+            // The loop itself handles shutdown; nothing reaches here.
+            Input::Shutdown { .. } => {}
+        }
+    }
+
+    /// Sends every datagram and reports every event the last input produced.
+    async fn drain(&mut self) {
+        while let Some(t) = self.node.poll_transmit() {
+            self.transport.send(t.to, &t.payload).await;
+        }
+        while let Some(event) = self.node.poll_event() {
+            log_event(&event);
+            // No subscriber is fine.
+            let _ = self.events.send(event);
+        }
+        let count = self.node.num_members();
+        self.members.send_if_modified(|n| {
+            let changed = *n != count;
+            *n = count;
+            changed
+        });
+    }
+}
+
+async fn sleep_until(wake: Option<tokio::time::Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::MemberUp(id) => tracing::info!("member up: {id}"),
+        Event::MemberDown(id) => tracing::info!("member down: {id}"),
+        Event::MemberRenewed { old, new } => tracing::info!(
+            "member renewed: {new} (version {:?} -> {:?})",
+            old.version(),
+            new.version()
+        ),
+        Event::Joined => tracing::info!("in a cluster"),
+        Event::Alone => tracing::info!("alone: no active members"),
+        Event::SelfRenewed(id) => {
+            tracing::info!(
+                "declared down by the cluster; rejoining as version {:?}",
+                id.version()
+            )
+        }
+        Event::MemberLeft(id) => tracing::info!("member left: {id}"),
+        Event::NodeForceLeft(id) => tracing::info!("force-left: {id}"),
+        Event::NodeCleaned(name) => tracing::info!("cleaned (down longer than autoclean): {name}"),
+        Event::PartitionDetected { peer } => {
+            tracing::warn!("partition detected: {peer} is on the other side")
+        }
+        Event::PartitionHealed { peer } => tracing::info!("partition healed with {peer}"),
+        Event::Rejoined { id, lost_partition } => tracing::info!(
+            "rejoined the cluster as version {:?}{}",
+            id.version(),
+            if *lost_partition {
+                " (this side lost the partition: resync application data)"
+            } else {
+                ""
+            }
+        ),
+        #[allow(unreachable_patterns)]
+        other => tracing::info!("{other:?}"),
+    }
+}

@@ -1,0 +1,31 @@
+//! The tokio runtime: a real node over UDP, driven by one task that owns the
+//! [`Node`](crate::core::Node).
+//!
+//! | file | concept |
+//! |------|---------|
+//! | [`agent`] | [`Agent`] and [`AgentHandle`]: start a node, read its status, issue commands, subscribe to events |
+//! | `driver` | the one task that owns the `Node` and selects over socket, deadline and inputs |
+//! | `clock` | tokio's clock as the core's [`Time`](crate::core::Time) |
+//! | [`config`] | [`AgentConfig`]: the TOML file, environment overrides, validation |
+//! | [`transport`] | the [`Transport`] trait and the UDP transport |
+//! | [`discovery`] | the [`Discovery`] trait, the manual and static strategies, seed resolution |
+//! | [`control`] | the local control socket that `rollcall ctl` talks to |
+//! | [`signal`] | SIGINT and SIGTERM, the agent's cue to leave and exit |
+//!
+//! Nothing here listens on the network except the gossip transport: control
+//! goes through a Unix socket (mode 0600) in the node's data directory.
+
+pub mod agent;
+mod clock;
+pub mod config;
+pub mod control;
+pub mod discovery;
+mod driver;
+pub mod signal;
+pub mod transport;
+
+pub use agent::{Agent, AgentError, AgentHandle, AgentStats};
+pub use config::{AgentConfig, AgentConfigError, DiscoveryStrategy, ProtoDist};
+pub use control::ControlServer;
+pub use discovery::{Discovery, DiscoveryError};
+pub use transport::{Transport, TransportStats};

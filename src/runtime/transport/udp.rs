@@ -1,0 +1,113 @@
+//! The UDP transport: one socket at the node's gossip address.
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::net::UdpSocket;
+
+use super::{Transport, TransportStats};
+
+/// A UDP socket with drop accounting.
+#[derive(Debug)]
+pub struct UdpTransport {
+    socket: UdpSocket,
+    local: SocketAddr,
+    stats: TransportStats,
+}
+
+impl UdpTransport {
+    /// Binds a UDP socket at `addr` (the caller picks the node's host address
+    /// or the unspecified address, and the gossip port).
+    pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr).await?;
+        let local = socket.local_addr()?;
+        Ok(Self {
+            socket,
+            local,
+            stats: TransportStats::default(),
+        })
+    }
+}
+
+impl Transport for UdpTransport {
+    fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> (usize, SocketAddr) {
+        loop {
+            match self.socket.recv_from(buf).await {
+                // A datagram that fills the buffer may have been truncated:
+                // it is larger than the node accepts.
+                Ok((n, from)) if n >= buf.len() => {
+                    self.stats.too_large += 1;
+                    tracing::debug!(%from, "dropped a datagram larger than max_datagram_size");
+                }
+                Ok((n, from)) => {
+                    self.stats.received += 1;
+                    return (n, from);
+                }
+                Err(e) => {
+                    self.stats.unreadable += 1;
+                    tracing::debug!(error = %e, "dropped an unreadable datagram");
+                    // Never spin on a socket that keeps failing.
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, to: SocketAddr, payload: &[u8]) {
+        match self.socket.send_to(payload, to).await {
+            Ok(_) => self.stats.sent += 1,
+            Err(e) => {
+                self.stats.send_errors += 1;
+                tracing::debug!(%to, error = %e, "could not send a datagram");
+            }
+        }
+    }
+
+    fn stats(&self) -> TransportStats {
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_datagram_larger_than_the_buffer_allows_is_counted_and_skipped() {
+        let mut a = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let mut b = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let to = a.local_addr();
+        b.send(to, &[7; 600]).await;
+        b.send(to, &[8; 100]).await;
+        // A node with max_datagram_size 512 reads into 513 bytes.
+        let mut buf = vec![0; 513];
+        let (n, from) = a.recv(&mut buf).await;
+        assert_eq!((n, from), (100, b.local_addr()));
+        assert_eq!(buf[0], 8);
+        assert_eq!(a.stats().too_large, 1);
+        assert_eq!(a.stats().received, 1);
+        assert_eq!(b.stats().sent, 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_datagram_of_exactly_the_limit_is_delivered() {
+        let mut a = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let mut b = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        b.send(a.local_addr(), &[1; 512]).await;
+        let mut buf = vec![0; 513];
+        assert_eq!(a.recv(&mut buf).await.0, 512);
+        assert_eq!(a.stats().too_large, 0);
+    }
+}
