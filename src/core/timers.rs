@@ -84,6 +84,11 @@ impl<E> TimerQueue<E> {
         self.heap.is_empty()
     }
 
+    /// Keeps only the pending timers `keep` approves of.
+    pub fn retain(&mut self, mut keep: impl FnMut(&E) -> bool) {
+        self.heap.retain(|Reverse(e)| keep(&e.event));
+    }
+
     /// Drops every pending timer.
     pub fn clear(&mut self) {
         self.heap.clear();

@@ -95,6 +95,10 @@ pub enum DropReason {
     /// A sync message that decoded but broke a rule (see `SyncStats`).
     #[error("sync message rejected")]
     SyncRejected,
+    /// From a node other than the winner while this node, having lost a
+    /// partition, takes the winner's view (the merge barrier).
+    #[error("datagram held back while merging into the winning side")]
+    Merging,
 }
 
 /// Datagrams dropped, by reason. Every drop is counted exactly once.
@@ -120,6 +124,8 @@ pub struct DropCounts {
     pub after_leave: u64,
     /// See [`DropReason::SyncRejected`].
     pub sync_rejected: u64,
+    /// See [`DropReason::Merging`].
+    pub merging: u64,
 }
 
 impl DropCounts {
@@ -136,6 +142,7 @@ impl DropCounts {
             DropReason::FromSelf => &mut self.from_self,
             DropReason::AfterLeave => &mut self.after_leave,
             DropReason::SyncRejected => &mut self.sync_rejected,
+            DropReason::Merging => &mut self.merging,
         };
         *slot += 1;
     }
@@ -152,6 +159,7 @@ impl DropCounts {
             + self.from_self
             + self.after_leave
             + self.sync_rejected
+            + self.merging
     }
 }
 

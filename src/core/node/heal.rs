@@ -7,11 +7,18 @@
 //! down, if any. Then:
 //!
 //! * each holds the other down: a partition. The sides compare; the loser
-//!   forgets every member it holds down, renews its identity and merges into
-//!   the winner by a sync session; the winner tells the loser (a summary).
+//!   discards its view, renews its identity and takes the winner's view by a
+//!   sync session; the winner tells the loser (a summary).
 //! * only the other holds this node down, and it is an active member here
 //!   with a side at least half as large: this node was declared down by its
-//!   own cluster (a false positive); it renews and keeps its view.
+//!   own cluster. If it holds members down itself (it was cut off), it
+//!   rejoins the other's side as a loser does; otherwise (a false positive)
+//!   it renews and keeps its view.
+//!
+//! While a loser takes the winner's view it listens to the winner only (the
+//! *merge barrier*, at most [`MERGE_BARRIER`]): its former side still
+//! gossips that the winners are down, and a `Down` taken in before the
+//! winner's records would be final for their versions.
 //! * otherwise: this node tells the other (a summary), and waits for the
 //!   failure detector to make the evidence mutual.
 //!
@@ -36,13 +43,25 @@ use crate::core::tombstone::Tombstones;
 /// At most one unsolicited summary per peer per this interval.
 const NUDGE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The longest a losing node listens to the winner only.
+pub(super) const MERGE_BARRIER: Duration = Duration::from_secs(2);
+
+/// The winner a losing node is merging into.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Merging {
+    /// The winner's name key.
+    pub winner: NameKey,
+    /// When the merge barrier lifts, merged or not.
+    pub until: Time,
+}
+
 /// A node's autoheal bookkeeping.
 #[derive(Default)]
 pub(super) struct HealState {
     /// The peer whose partition is being healed, if any.
     pub episode: Option<NodeId>,
     /// The winner this node is merging into, after losing.
-    pub merging: Option<NameKey>,
+    pub merging: Option<Merging>,
     /// When each peer was last sent an unsolicited summary.
     nudged: BTreeMap<NameKey, Time>,
     /// When each removed node was last told so.
@@ -50,6 +69,19 @@ pub(super) struct HealState {
 }
 
 impl HealState {
+    /// Whether the merge barrier keeps out a datagram from `sender` at `now`
+    /// (and lifts the barrier once its time is up).
+    pub fn bars(&mut self, now: Time, sender: NameKey) -> bool {
+        match self.merging {
+            Some(m) if now >= m.until => {
+                self.merging = None;
+                false
+            }
+            Some(m) => m.winner != sender,
+            None => false,
+        }
+    }
+
     /// Drops rate-limit entries older than a minute.
     pub fn prune(&mut self, now: Time) {
         let fresh = |at: &mut Time| now - *at < Duration::from_secs(60);
@@ -66,14 +98,18 @@ pub(super) enum Screened {
     HeldDown(NodeId),
 }
 
+/// The sender of a gossip datagram, read from its header.
+pub(super) fn sender_of(body: &[u8]) -> Option<NodeId> {
+    foca::PostcardCodec.decode_header(body).ok().map(|h| h.src)
+}
+
 /// Reads the sender of a gossip datagram, if this node holds any down
 /// record or tombstone it could match.
 pub(super) fn screen(tombstones: &Tombstones, down: &DownClock, body: &[u8]) -> Option<Screened> {
     if tombstones.is_empty() && down.is_empty() {
         return None;
     }
-    let header = foca::PostcardCodec.decode_header(body).ok()?;
-    let src = header.src;
+    let src = sender_of(body)?;
     if tombstones.covers(&src) {
         Some(Screened::Removed(src))
     } else if down
@@ -166,16 +202,43 @@ impl Node {
                 Verdict::Stay => self.nudge(&peer),
                 Verdict::Rejoin => self.rejoin_side(peer),
             }
-        } else if they_hold {
-            let member = self.swim.iter_members().any(|m| m.id() == &peer);
-            if member && u64::from(theirs.size) * 2 >= u64::from(ours.size) {
+        } else if they_hold && self.swim.iter_members().any(|m| m.id() == &peer) {
+            // Our own cluster declared us down.
+            if self.down.is_empty() {
                 self.renew_self(false);
+            } else if self.config.autoheal && u64::from(theirs.size) * 2 >= u64::from(ours.size) {
+                self.rejoin_side(peer);
             } else {
                 self.nudge(&peer);
+            }
+        } else if they_hold && self.config.autoheal {
+            // A side that holds us down and that we do not know: one that
+            // met ours while we were away (we restarted, or forgot it).
+            match decide(&ours, &theirs, they_hold) {
+                Verdict::Rejoin => self.rejoin_side(peer),
+                Verdict::Stay => {
+                    // Hold it down too, so its next look at our summary is
+                    // mutual evidence and it rejoins us.
+                    self.hold_down(&peer);
+                    self.nudge(&peer);
+                }
             }
         } else {
             self.nudge(&peer);
         }
+    }
+
+    /// Takes `id` as down (it is unknown here) and starts its down clock.
+    fn hold_down(&mut self, id: &NodeId) {
+        let down = foca::Member::new(id.clone(), 0, foca::State::Down);
+        if self
+            .swim
+            .apply_many(std::iter::once(down), true, &mut self.io)
+            .is_err()
+        {
+            self.io.stats.timer_errors += 1;
+        }
+        self.down.note(id.name().key(), id.version(), self.io.now);
     }
 
     /// Sends `peer` this node's summary (side, and whether we hold it down),
@@ -207,30 +270,33 @@ impl Node {
             .push_back(Event::Rejoined { id, lost_partition });
     }
 
-    /// Our side lost: forget every member held down (the winners among
-    /// them), renew, and merge into `winner`'s side.
+    /// Our side lost: discard the view (it holds the winners down), renew,
+    /// and take `winner`'s view, listening to the winner only until then.
     fn rejoin_side(&mut self, winner: NodeId) {
-        let held: Vec<NodeId> = self
-            .swim
-            .iter_membership_state()
-            .filter(|m| m.state() == foca::State::Down && !self.tombstones.covers(m.id()))
-            .map(|m| m.id().clone())
-            .collect();
-        for id in held {
-            self.forget(id);
-        }
+        let id = self.swim.identity().renewed();
+        self.fresh_swim(id.clone());
         self.down = DownClock::default();
-        self.renew_self(true);
-        self.heal.merging = Some(winner.name().key());
+        self.heal.merging = Some(Merging {
+            winner: winner.name().key(),
+            until: self.io.now + MERGE_BARRIER,
+        });
         if self.swim.announce(winner.clone(), &mut self.io).is_err() {
             self.io.stats.timer_errors += 1;
         }
         self.open_sync(winner.addr(), winner.name().key());
+        self.io.events.push_back(Event::Rejoined {
+            id,
+            lost_partition: true,
+        });
     }
 
     /// A sync session's last records from `from` arrived.
     pub(super) fn merged_with(&mut self, from: &NodeId) {
-        if self.heal.merging == Some(from.name().key()) {
+        if self
+            .heal
+            .merging
+            .is_some_and(|m| m.winner == from.name().key())
+        {
             self.heal.merging = None;
             if let Some(peer) = self.heal.episode.take() {
                 self.io.events.push_back(Event::PartitionHealed { peer });

@@ -205,6 +205,13 @@ impl Node {
         let (kind, body) = self.io.envelope.open(datagram, &mut self.scratch)?;
         match kind {
             Kind::Gossip => {
+                if self.heal.merging.is_some() {
+                    let sender = heal::sender_of(body).map(|id| id.name().key());
+                    let now = self.io.now;
+                    if sender.is_none_or(|k| self.heal.bars(now, k)) {
+                        return Err(DropReason::Merging);
+                    }
+                }
                 let screened = heal::screen(&self.tombstones, &self.down, body);
                 let result = self
                     .swim
@@ -220,6 +227,9 @@ impl Node {
             }
             Kind::Sync => {
                 let msg = super::sync::decode(body).map_err(|r| self.reject_sync(r))?;
+                if self.heal.bars(self.io.now, msg.from().name().key()) {
+                    return Err(DropReason::Merging);
+                }
                 self.handle_sync(msg).map_err(|r| self.reject_sync(r))
             }
         }
@@ -293,6 +303,28 @@ impl Node {
         self.settle();
     }
 
+    /// Takes `members` as alive without any exchange, as if it had learned
+    /// them from a join, and announces to none of them. For drivers that
+    /// restore a known view (a simulator that starts a large cluster
+    /// converged, an agent reloading a saved view); the failure detector then
+    /// checks every one as usual. Records this node already holds are
+    /// resolved by foca's precedence rules; its own name is ignored.
+    pub fn restore_members(&mut self, now: Time, members: impl IntoIterator<Item = NodeId>) {
+        self.begin(now);
+        if self.left {
+            return;
+        }
+        let me = self.swim.identity().name().clone();
+        let records = members
+            .into_iter()
+            .filter(|id| id.name() != &me && !self.tombstones.covers(id))
+            .map(foca::Member::alive);
+        if self.swim.apply_many(records, false, &mut self.io).is_err() {
+            self.io.stats.timer_errors += 1;
+        }
+        self.settle();
+    }
+
     fn join(&mut self, peers: Vec<Peer>) -> Result<(), CommandError> {
         let me = self.swim.identity().name().clone();
         let targets: Vec<_> = peers.into_iter().filter(|p| p.name != me).collect();
@@ -323,6 +355,16 @@ impl Node {
     /// generation, with an empty view and no pending timers.
     fn start_over(&mut self) {
         let identity = self.swim.identity().next_generation();
+        self.fresh_swim(identity);
+        self.stop_timers();
+        self.down = DownClock::default();
+        self.heal = HealState::default();
+        self.left = false;
+    }
+
+    /// Replaces the SWIM instance with an empty one under `identity`. foca's
+    /// pending timers carry the old instance's tokens and do nothing.
+    fn fresh_swim(&mut self, identity: NodeId) {
         let mut seed = [0u8; 32];
         self.reseed.fill_bytes(&mut seed);
         self.swim = Foca::new(
@@ -331,10 +373,8 @@ impl Node {
             StdRng::from_seed(seed),
             PostcardCodec,
         );
-        self.stop_timers();
-        self.down = DownClock::default();
-        self.heal = HealState::default();
-        self.left = false;
+        // The old instance's timers carry tokens the new one may reuse.
+        self.io.timers.retain(|w| !matches!(w, Wake::Swim(_)));
     }
 
     /// Stops gossiping: no timers, no sync.

@@ -423,3 +423,22 @@ mod sync_merge {
         assert!(a.members().any(|m| m.name() == b.identity().name()));
     }
 }
+
+mod restore {
+    use super::*;
+
+    #[test]
+    fn restored_members_are_alive_without_any_datagram_and_self_is_ignored() {
+        let mk = |i: u8| {
+            let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
+            NodeId::new(name, addr, 1)
+        };
+        let mut a = Node::new(mk(1), Config::lan(4), [1; 32]).unwrap();
+        a.restore_members(Time::ZERO, [mk(1), mk(2), mk(3)]);
+        assert_eq!(a.num_members(), 2);
+        assert!(a.poll_timeout().is_some(), "the failure detector is armed");
+        let events: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+        assert!(events.contains(&Event::MemberUp(mk(2))), "{events:?}");
+    }
+}
