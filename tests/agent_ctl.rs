@@ -1,6 +1,6 @@
 //! `rollcall ctl` and `rollcall agent` fail with one clear line and a
 //! non-zero exit: no agent running, unreachable or malformed nodes, a bad
-//! config file, a strategy not built yet. And a manual join works.
+//! config file, a discovery table missing its required key. And a manual join works.
 //!
 //! Addresses 127.0.3.x belong to this file.
 #![cfg(feature = "cli")]
@@ -152,7 +152,12 @@ fn an_agent_with_a_bad_config_exits_naming_the_key() {
         &format!("{data}[cluster]\ndiscovery_strategy = \"etcd\"\n"),
         &[],
     ));
-    assert_eq!(err, "error: discovery strategy etcd is not built yet");
+    assert!(
+        err.ends_with(
+            "agent.toml: cluster.etcd.server: is required when cluster.discovery_strategy is \"etcd\""
+        ),
+        "{err}"
+    );
     let err = one_error_line(&agent_with(
         dir.path(),
         &format!("{data}[cluster]\nproto_dist = \"quic\"\n"),

@@ -24,7 +24,9 @@ use tokio::task::JoinHandle;
 
 use super::clock::Clock;
 use super::config::{AgentConfig, DiscoveryStrategy, ProtoDist};
-use super::discovery::{self, resolve_peer, AddrFamily, Discovery, ResolveError, Schedule};
+use super::discovery::{
+    self, resolve_peer, AddrFamily, Discovery, DiscoveryError, ResolveError, Schedule,
+};
 use super::driver::{Driver, Input};
 use super::transport::{Transport, TransportStats, UdpTransport};
 use crate::core::name::{Host, PortError};
@@ -43,6 +45,10 @@ pub enum AgentError {
     /// The configuration asks for something not built yet. Nothing started.
     #[error("{0}")]
     NotSupported(String),
+    /// The discovery strategy could not be set up (a TLS file that cannot
+    /// be read, an unreadable resolver configuration). Nothing started.
+    #[error("discovery: {0}")]
+    Discovery(#[from] DiscoveryError),
     /// The gossip socket could not be bound. Nothing started.
     #[error("cannot bind the gossip socket at {addr}: {error}")]
     Bind {
@@ -133,8 +139,38 @@ impl Agent {
                 let seeds = discovery::StaticSeeds::new(seeds, config.base_port, family);
                 Self::start_with(config, seeds).await
             }
+            #[cfg(feature = "dns")]
+            DiscoveryStrategy::Dns(dns) => {
+                let family = family_for(&config)?;
+                let dns = discovery::Dns::new(dns, config.name.clone(), config.base_port, family)
+                    .map_err(DiscoveryError::from)?;
+                Self::start_with(config, dns).await
+            }
+            #[cfg(feature = "etcd")]
+            DiscoveryStrategy::Etcd(etcd) => {
+                let family = family_for(&config)?;
+                let (_, advertised) = addresses(&config).await?;
+                let etcd = discovery::Etcd::new(
+                    etcd,
+                    &config.cluster_name,
+                    config.name.clone(),
+                    advertised,
+                    config.base_port,
+                    family,
+                )
+                .map_err(DiscoveryError::from)?;
+                Self::start_with(config, etcd).await
+            }
+            #[cfg(feature = "k8s")]
+            DiscoveryStrategy::K8s(k8s) => {
+                check_proto(&config)?;
+                let k8s = discovery::K8s::new(k8s, config.name.clone(), config.base_port)
+                    .map_err(DiscoveryError::from)?;
+                Self::start_with(config, k8s).await
+            }
+            #[allow(unreachable_patterns)]
             other => Err(AgentError::NotSupported(format!(
-                "discovery strategy {} is not built yet",
+                "discovery strategy {0} is not in this build (cargo feature `{0}`)",
                 other.name()
             ))),
         }
@@ -178,6 +214,7 @@ impl Agent {
         let (inputs_tx, inputs_rx) = mpsc::channel(INPUT_BUFFER);
         let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
         let (members_tx, members_rx) = watch::channel(0usize);
+        let (left_tx, left_rx) = watch::channel(false);
         let schedule = Schedule {
             alone: config.discovery_interval_alone,
             in_cluster: config.discovery_interval,
@@ -187,6 +224,7 @@ impl Agent {
             schedule,
             inputs_tx.clone(),
             members_rx.clone(),
+            left_rx,
         ));
         let driver = Driver {
             node,
@@ -195,6 +233,7 @@ impl Agent {
             inputs: inputs_rx,
             events: events_tx.clone(),
             members: members_tx,
+            left: left_tx,
             discovery: Some(discovery_task),
         };
         let task = tokio::spawn(driver.run());
@@ -419,11 +458,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn strategies_not_built_yet_fail_at_start_with_a_clear_message() {
-        let mut c = config("rc@127.0.0.1");
-        c.discovery = DiscoveryStrategy::Dns;
-        let e = Agent::start(c).await.unwrap_err();
-        assert_eq!(e.to_string(), "discovery strategy dns is not built yet");
+    async fn protocols_not_built_yet_fail_at_start_with_a_clear_message() {
         let mut c = config("rc@127.0.0.1");
         c.proto_dist = ProtoDist::Quic;
         let e = Agent::start(c).await.unwrap_err();

@@ -23,6 +23,27 @@
 //!
 //! [cluster.static]
 //! seeds = ["rollcall@127.0.0.1", "rollcall1@127.0.0.1"]
+//!
+//! [cluster.dns]                   # discovery_strategy = "dns"
+//! name = "rollcall.example.com"   # required
+//! record_type = "a"               # a | aaaa | srv
+//! # server = "10.0.0.53:53"       # default: the system resolver
+//!
+//! [cluster.etcd]                  # discovery_strategy = "etcd"
+//! server = "http://127.0.0.1:2379"  # required; comma-separated URLs
+//! prefix = "rollcall"             # keys: /<prefix>/<cluster.name>/nodes/<node.name>
+//! node_ttl = "1m"                 # a crashed node's key lives this long
+//! # [cluster.etcd.ssl]            # with https:// servers
+//! # cacertfile = "ca.pem"         # required for TLS
+//! # certfile = "client.pem"       # client certificate, with keyfile
+//! # keyfile = "client-key.pem"
+//!
+//! [cluster.k8s]                   # discovery_strategy = "k8s"
+//! apiserver = "https://kubernetes.default.svc:443"
+//! service_name = "rollcall"       # required: the (headless) Service
+//! namespace = "default"
+//! address_type = "ip"             # ip | dns | hostname
+//! suffix = "pod.local"            # for dns and hostname names
 //! ```
 //!
 //! Every key is optional. An environment variable `ROLLCALL_<SECTION>__<KEY>`
@@ -42,6 +63,9 @@ use serde::Deserialize;
 use crate::core::config::DEFAULT_COOKIE;
 use crate::core::name::DEFAULT_BASE_PORT;
 use crate::core::{Config, Cookie, NodeName, Profile};
+use crate::runtime::discovery::settings::{
+    DnsConfig, EtcdConfig, K8sConfig, RawDns, RawEtcd, RawK8s,
+};
 
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "ROLLCALL_";
@@ -59,12 +83,12 @@ pub enum DiscoveryStrategy {
         /// The seeds, at least one.
         seeds: Vec<NodeName>,
     },
-    /// DNS A or SRV records (not built yet: the agent refuses to start).
-    Dns,
-    /// An etcd registry (not built yet: the agent refuses to start).
-    Etcd,
-    /// Kubernetes endpoints (not built yet: the agent refuses to start).
-    K8s,
+    /// DNS A, AAAA or SRV records (`cluster.dns`).
+    Dns(DnsConfig),
+    /// An etcd registry (`cluster.etcd`).
+    Etcd(EtcdConfig),
+    /// A Kubernetes Service's endpoints (`cluster.k8s`).
+    K8s(K8sConfig),
 }
 
 impl DiscoveryStrategy {
@@ -73,9 +97,9 @@ impl DiscoveryStrategy {
         match self {
             Self::Manual => "manual",
             Self::Static { .. } => "static",
-            Self::Dns => "dns",
-            Self::Etcd => "etcd",
-            Self::K8s => "k8s",
+            Self::Dns(_) => "dns",
+            Self::Etcd(_) => "etcd",
+            Self::K8s(_) => "k8s",
         }
     }
 }
@@ -435,6 +459,10 @@ struct RawCluster {
     discovery_interval_alone: Duration,
     #[serde(rename = "static")]
     static_: RawStatic,
+    dns: RawDns,
+    etcd: RawEtcd,
+    #[serde(alias = "K8s")]
+    k8s: RawK8s,
 }
 
 impl Default for RawCluster {
@@ -453,6 +481,9 @@ impl Default for RawCluster {
             discovery_interval: d.discovery_interval,
             discovery_interval_alone: d.discovery_interval_alone,
             static_: RawStatic::default(),
+            dns: RawDns::default(),
+            etcd: RawEtcd::default(),
+            k8s: RawK8s::default(),
         }
     }
 }
@@ -498,9 +529,10 @@ impl RawConfig {
                 RawStrategy::Static => DiscoveryStrategy::Static {
                     seeds: cluster.static_.seeds,
                 },
-                RawStrategy::Dns => DiscoveryStrategy::Dns,
-                RawStrategy::Etcd => DiscoveryStrategy::Etcd,
-                RawStrategy::K8s => DiscoveryStrategy::K8s,
+                // Only the chosen strategy's table is checked, as EMQX does.
+                RawStrategy::Dns => DiscoveryStrategy::Dns(cluster.dns.validate()?),
+                RawStrategy::Etcd => DiscoveryStrategy::Etcd(cluster.etcd.validate()?),
+                RawStrategy::K8s => DiscoveryStrategy::K8s(cluster.k8s.validate()?),
             };
         for (key, d) in [
             ("cluster.discovery_interval", cluster.discovery_interval),
@@ -609,6 +641,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::discovery::settings::{DnsRecordType, K8sAddressType};
 
     fn parse(text: &str) -> Result<AgentConfig, AgentConfigError> {
         AgentConfig::from_toml(text, "test.toml", std::iter::empty())
@@ -721,12 +754,99 @@ seeds = ["rollcall@127.0.0.1", "rollcall1@127.0.0.1"]
     }
 
     #[test]
-    fn later_strategies_and_protocols_are_accepted_by_the_parser() {
-        for s in ["dns", "etcd", "k8s", "K8s"] {
-            parse(&format!("[cluster]\ndiscovery_strategy = \"{s}\"\n")).unwrap();
-        }
+    fn later_protocols_are_accepted_by_the_parser() {
         let c = parse("[cluster]\nproto_dist = \"quic\"\n").unwrap();
         assert_eq!(c.proto_dist, ProtoDist::Quic);
+    }
+
+    #[test]
+    fn each_automatic_strategy_reads_its_own_table() {
+        let c = parse(
+            "[cluster]\ndiscovery_strategy = \"dns\"\n[cluster.dns]\nname = \"n.example\"\n\
+             record_type = \"srv\"\nserver = \"127.0.0.1:5353\"\n",
+        )
+        .unwrap();
+        let DiscoveryStrategy::Dns(dns) = &c.discovery else {
+            panic!("dns expected, got {:?}", c.discovery);
+        };
+        assert_eq!(dns.record_type, DnsRecordType::Srv);
+        assert_eq!(dns.server, Some("127.0.0.1:5353".parse().unwrap()));
+        let c = parse(
+            "[cluster]\ndiscovery_strategy = \"etcd\"\n[cluster.etcd]\n\
+             server = \"http://a:2379,http://b:2379\"\nnode_ttl = \"10s\"\n",
+        )
+        .unwrap();
+        let DiscoveryStrategy::Etcd(etcd) = &c.discovery else {
+            panic!("etcd expected, got {:?}", c.discovery);
+        };
+        assert_eq!(etcd.servers.len(), 2);
+        assert_eq!(etcd.node_ttl, Duration::from_secs(10));
+        // EMQX spells the strategy and its table `K8s`.
+        let c = parse(
+            "[cluster]\ndiscovery_strategy = \"K8s\"\n[cluster.K8s]\nservice_name = \"rc\"\n\
+             address_type = \"hostname\"\n",
+        )
+        .unwrap();
+        let DiscoveryStrategy::K8s(k8s) = &c.discovery else {
+            panic!("k8s expected, got {:?}", c.discovery);
+        };
+        assert_eq!(k8s.address_type, K8sAddressType::Hostname);
+        // Another strategy's table is not checked.
+        parse("[cluster]\ndiscovery_strategy = \"manual\"\n[cluster.dns]\nrecord_type = \"a\"\n")
+            .unwrap();
+    }
+
+    #[test]
+    fn a_broken_discovery_table_is_refused_naming_the_key() {
+        let e = err("[cluster]\ndiscovery_strategy = \"dns\"\n");
+        assert!(
+            e.starts_with("test.toml: cluster.dns.name: is required"),
+            "{e}"
+        );
+        let e = err("[cluster]\ndiscovery_strategy = \"dns\"\n[cluster.dns]\nname = \"n\"\nrecord_type = \"mx\"\n");
+        assert!(
+            e.starts_with("test.toml: cluster.dns.record_type: unknown variant `mx`"),
+            "{e}"
+        );
+        let e = err("[cluster]\ndiscovery_strategy = \"etcd\"\n[cluster.etcd]\nserver = \"localhost:2379\"\n");
+        assert!(e.starts_with("test.toml: cluster.etcd.server: "), "{e}");
+        let e =
+            err("[cluster]\ndiscovery_strategy = \"k8s\"\n[cluster.k8s]\nnamespace = \"prod\"\n");
+        assert!(
+            e.starts_with("test.toml: cluster.k8s.service_name: is required"),
+            "{e}"
+        );
+        let e = err("[cluster.etcd]\nservers = \"http://a\"\n");
+        assert!(e.contains("cluster.etcd.servers: unknown field"), "{e}");
+    }
+
+    #[test]
+    fn discovery_keys_take_environment_overrides() {
+        let c = parse_env(
+            "[cluster]\ndiscovery_strategy = \"dns\"\n",
+            &[
+                ("ROLLCALL_CLUSTER__DNS__NAME", "nodes.example"),
+                ("ROLLCALL_CLUSTER__DNS__RECORD_TYPE", "aaaa"),
+            ],
+        )
+        .unwrap();
+        let DiscoveryStrategy::Dns(dns) = &c.discovery else {
+            panic!("dns expected");
+        };
+        assert_eq!(dns.name, "nodes.example");
+        assert_eq!(dns.record_type, DnsRecordType::Aaaa);
+        let e = parse_env(
+            "[cluster]\ndiscovery_strategy = \"etcd\"\n",
+            &[("ROLLCALL_CLUSTER__ETCD__SERVER", "ftp://x")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "environment variable ROLLCALL_CLUSTER__ETCD__SERVER: cluster.etcd.server:"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub(crate) struct Driver<T: Transport> {
     pub(crate) inputs: mpsc::Receiver<Input>,
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) members: watch::Sender<usize>,
+    /// Whether the node has left (`leave`, or force-left): discovery pauses
+    /// and unregisters while it is true.
+    pub(crate) left: watch::Sender<bool>,
     pub(crate) discovery: Option<JoinHandle<()>>,
 }
 
@@ -141,6 +144,12 @@ impl<T: Transport> Driver<T> {
         self.members.send_if_modified(|n| {
             let changed = *n != count;
             *n = count;
+            changed
+        });
+        let left = self.node.has_left();
+        self.left.send_if_modified(|l| {
+            let changed = *l != left;
+            *l = left;
             changed
         });
     }

@@ -8,7 +8,7 @@
 //! | `clock` | tokio's clock as the core's [`Time`](crate::core::Time) |
 //! | [`config`] | [`AgentConfig`]: the TOML file, environment overrides, validation |
 //! | [`transport`] | the [`Transport`] trait and the UDP transport |
-//! | [`discovery`] | the [`Discovery`] trait, the manual and static strategies, seed resolution |
+//! | [`discovery`] | the [`Discovery`] trait, the manual, static, DNS, etcd and Kubernetes strategies, seed resolution |
 //! | [`control`] | the local control socket that `rollcall ctl` talks to |
 //! | [`signal`] | SIGINT and SIGTERM, the agent's cue to leave and exit |
 //!

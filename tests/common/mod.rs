@@ -52,6 +52,12 @@ pub struct Spec {
     pub strategy: &'static str,
     /// `cluster.static.seeds`.
     pub seeds: Vec<String>,
+    /// A network namespace to run the agent in (`ip netns exec NS`).
+    pub netns: Option<String>,
+    /// More TOML tables appended to the config (`[cluster.dns]`, ...).
+    pub extra: String,
+    /// Environment variables for the agent (`ROLLCALL_*` overrides).
+    pub env: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -62,6 +68,9 @@ impl Spec {
             cookie: "integration test cookie".to_owned(),
             strategy: "static",
             seeds: seeds.to_vec(),
+            netns: None,
+            extra: String::new(),
+            env: Vec::new(),
         }
     }
 
@@ -79,12 +88,13 @@ impl Spec {
             "[node]\nname = {:?}\ncookie = {:?}\ndata_dir = {:?}\n\n\
              [cluster]\ndiscovery_strategy = {:?}\nbase_port = {BASE_PORT}\n\
              profile = \"local\"\nexpected_size = 6\n\n\
-             [cluster.static]\nseeds = [{}]\n",
+             [cluster.static]\nseeds = [{}]\n\n{}",
             self.name,
             self.cookie,
             data_dir.display().to_string(),
             self.strategy,
-            seeds.join(", ")
+            seeds.join(", "),
+            self.extra
         )
     }
 }
@@ -107,10 +117,20 @@ impl AgentProc {
         let config = root.join(format!("{slug}.toml"));
         let log = root.join(format!("{slug}.log"));
         fs::write(&config, spec.toml(&data_dir)).expect("write the agent's config");
-        let child = Command::new(BIN)
+        let mut command = match &spec.netns {
+            // `ip netns exec` execs the agent in place: same pid.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(["agent", "--config"])
             .arg(&config)
             .env("RUST_LOG", "info")
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("create the agent's log"))
@@ -141,6 +161,20 @@ impl AgentProc {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Waits up to `within` for the process to exit by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let end = Instant::now() + within;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// SIGKILL, as a crash.
@@ -191,6 +225,17 @@ pub fn ctl(data_dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run rollcall ctl")
+}
+
+/// Rediscovery every second, alone or not (`ROLLCALL_CLUSTER__*` overrides),
+/// so tests of automatic discovery see changes quickly.
+pub fn fast_discovery() -> Vec<(String, String)> {
+    [
+        ("ROLLCALL_CLUSTER__DISCOVERY_INTERVAL", "1s"),
+        ("ROLLCALL_CLUSTER__DISCOVERY_INTERVAL_ALONE", "1s"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec()
 }
 
 /// Polls `done` every 100 ms until it holds or `within` has passed.

@@ -11,21 +11,39 @@
 //! |------|----------|
 //! | [`manual`] | none: the cluster forms only through `rollcall ctl cluster join` |
 //! | [`static_seeds`] | a fixed list of node names (`cluster.static.seeds`) |
+//! | `dns` | the A, AAAA or SRV records of one name (`cluster.dns`, feature `dns`) |
+//! | `etcd` | keys under a prefix, each node's under its own lease (`cluster.etcd`, feature `etcd`) |
+//! | `k8s` | a Service's EndpointSlices or Endpoints (`cluster.k8s`, feature `k8s`) |
+//! | [`settings`] | what `[cluster.dns]`, `[cluster.etcd]` and `[cluster.k8s]` hold, checked |
 //! | [`resolve`] | node name to socket address (port convention, DNS for domain hosts) |
 //! | [`schedule`] | when to rediscover, and the task that does it |
 //!
-//! DNS, etcd and Kubernetes strategies are not built yet; they will be more
-//! implementations of the same trait (and use `register`/`unregister`).
+//! After `cluster leave` (or a force-leave of this node) the task stops
+//! rediscovering and unregisters, so the node does not come straight back
+//! (emqx #3211); a later `join` registers it again and resumes.
 
 use std::future::Future;
 
 use crate::core::Peer;
 
+#[cfg(feature = "dns")]
+pub mod dns;
+#[cfg(feature = "etcd")]
+pub mod etcd;
+#[cfg(feature = "k8s")]
+pub mod k8s;
 pub mod manual;
 pub mod resolve;
 pub mod schedule;
+pub mod settings;
 pub mod static_seeds;
 
+#[cfg(feature = "dns")]
+pub use dns::Dns;
+#[cfg(feature = "etcd")]
+pub use etcd::Etcd;
+#[cfg(feature = "k8s")]
+pub use k8s::K8s;
 pub use manual::Manual;
 pub use resolve::{resolve_peer, AddrFamily, ResolveError};
 pub use schedule::Schedule;
@@ -38,6 +56,18 @@ pub enum DiscoveryError {
     /// A seed's address could not be worked out.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// A DNS lookup failed (no such name, no records, no answer).
+    #[cfg(feature = "dns")]
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
+    /// etcd failed or could not be reached.
+    #[cfg(feature = "etcd")]
+    #[error(transparent)]
+    Etcd(#[from] etcd::EtcdError),
+    /// The Kubernetes API refused or failed a request.
+    #[cfg(feature = "k8s")]
+    #[error(transparent)]
+    K8s(#[from] k8s::K8sError),
     /// The strategy's own failure (a service that did not answer, ...).
     #[error("{0}")]
     Other(String),

@@ -40,18 +40,47 @@ impl Schedule {
 
 /// Registers, then discovers at once and on the schedule until the owner task
 /// goes away; unregisters on the way out.
+///
+/// While `left` is true (the node left, or was force-left) it neither
+/// discovers nor stays registered, so a node that left is not brought
+/// straight back by its own strategy or by others finding its registration
+/// (emqx #3211); when a `join` clears it, the task registers again and
+/// resumes.
 pub(crate) async fn run<D: Discovery>(
     mut discovery: D,
     schedule: Schedule,
     inputs: mpsc::Sender<Input>,
     mut members: watch::Receiver<usize>,
+    mut left: watch::Receiver<bool>,
 ) {
     let strategy = discovery.name();
-    if let Err(e) = discovery.register().await {
-        tracing::warn!("discovery ({strategy}): could not register: {e}");
-    }
+    let mut registered = false;
     loop {
-        match discovery.discover().await {
+        if *left.borrow_and_update() {
+            if registered {
+                unregister(&mut discovery).await;
+                registered = false;
+                tracing::info!("discovery ({strategy}): paused: this node left the cluster");
+            }
+            tokio::select! {
+                r = left.wait_for(|l| !*l) => if r.is_err() { break },
+                () = inputs.closed() => break,
+            }
+            tracing::info!("discovery ({strategy}): resumed");
+            continue;
+        }
+        if !registered {
+            // A strategy that registers keeps retrying by itself (etcd).
+            if let Err(e) = discovery.register().await {
+                tracing::warn!("discovery ({strategy}): could not register: {e}");
+            }
+            registered = true;
+        }
+        let found = tokio::select! {
+            found = discovery.discover() => found,
+            () = inputs.closed() => break,
+        };
+        match found {
             Ok(peers) => {
                 tracing::debug!("discovery ({strategy}): {} seeds", peers.len());
                 if inputs.send(Input::Discovered(peers)).await.is_err() {
@@ -66,11 +95,22 @@ pub(crate) async fn run<D: Discovery>(
             () = tokio::time::sleep(wait) => {}
             // In a cluster and then alone again: look for seeds at once.
             _ = members.wait_for(|n| *n == 0), if now > 0 => {}
+            // Left (or joined again): the top of the loop decides.
+            r = left.changed() => if r.is_err() { break },
             () = inputs.closed() => break,
         }
     }
+    if registered {
+        unregister(&mut discovery).await;
+    }
+}
+
+async fn unregister<D: Discovery>(discovery: &mut D) {
     if let Err(e) = discovery.unregister().await {
-        tracing::warn!("discovery ({strategy}): could not unregister: {e}");
+        tracing::warn!(
+            "discovery ({}): could not unregister: {e}",
+            discovery.name()
+        );
     }
 }
 
