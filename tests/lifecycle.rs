@@ -189,6 +189,15 @@ fn two_halves_merge_after_a_partition_and_only_the_losing_half_rejoins() {
         .events
         .iter()
         .any(|(_, _, e)| matches!(e, Event::PartitionDetected { .. })));
+    // A renewed node holds no record of its own earlier identity.
+    for i in 0..6 {
+        let s = net.nodes[i].status();
+        assert!(
+            s.stopped_nodes.is_empty(),
+            "rc{i} lists stopped nodes: {s:?}"
+        );
+        assert!(net.nodes[i].membership().all(|m| m.id().name() != &name(i)));
+    }
 }
 
 #[test]

@@ -183,10 +183,20 @@ impl Node {
             return;
         };
         let now = self.io.now;
-        // Down records foca holds, by key (some arrive without a MemberDown).
-        let downs: std::collections::BTreeMap<_, _> = self
+        // Earlier identities of this node: not members, forget them.
+        let me = self.swim.identity().clone();
+        let own: Vec<NodeId> = self
             .swim
             .iter_membership_state()
+            .filter(|m| m.id().name() == me.name() && m.id() != &me)
+            .map(|m| m.id().clone())
+            .collect();
+        for id in own {
+            self.forget(id);
+        }
+        // Down records foca holds, by key (some arrive without a MemberDown).
+        let downs: std::collections::BTreeMap<_, _> = self
+            .records()
             .filter(|m| m.state() == foca::State::Down)
             .map(|m| (m.id().name().key(), m.id().clone()))
             .collect();

@@ -473,7 +473,16 @@ impl Node {
     /// Every member this node holds a record of, down ones included (and
     /// down records of departed nodes, which [`status`](Self::status) hides).
     pub fn membership(&self) -> impl Iterator<Item = &foca::Member<NodeId>> {
-        self.swim.iter_membership_state()
+        self.records()
+    }
+
+    /// foca's records, less any of this node's own name: after a renewal foca
+    /// keeps the previous identity as a down record, which is not a member.
+    fn records(&self) -> impl Iterator<Item = &foca::Member<NodeId>> {
+        let me = self.swim.identity().name().key();
+        self.swim
+            .iter_membership_state()
+            .filter(move |m| m.id().name().key() != me)
     }
 
     /// How many tombstones (departed nodes) this node holds.

@@ -11,7 +11,7 @@ use super::io::Wake;
 use super::Node;
 use crate::core::autoclean::since_from_age;
 use crate::core::config::Config;
-use crate::core::identity::{NodeId, Peer};
+use crate::core::identity::Peer;
 use crate::core::name::NameKey;
 use crate::core::sync::{self, Entry, SyncMsg, SyncRecord, SyncReject, SyncTombstone};
 use crate::core::wire::{DropReason, Kind, OVERHEAD};
@@ -65,8 +65,7 @@ impl Node {
     pub(super) fn digest(&self) -> [u64; sync::BUCKETS] {
         let me = std::iter::once(Entry::Record(self.swim.identity(), false));
         let records = self
-            .swim
-            .iter_membership_state()
+            .records()
             .filter(|m| !self.tombstones.covers(m.id()))
             .map(|m| Entry::Record(m.id(), m.state() == foca::State::Down));
         let tombs = self.tombstones.iter().map(|(t, _)| Entry::Tomb(t));
@@ -80,8 +79,7 @@ impl Node {
         let now = self.io.now;
         let me = self.swim.identity();
         let mut records: Vec<SyncRecord> = self
-            .swim
-            .iter_membership_state()
+            .records()
             .filter(|m| wanted(m.id().name()) && !self.tombstones.covers(m.id()))
             .map(|m| {
                 let down_age_ms = match (m.state(), self.down.get(m.id().name().key())) {
@@ -213,8 +211,7 @@ impl Node {
             return; // one of those tombstones was this node's own
         }
         let known: BTreeMap<NameKey, (u64, u32)> = self
-            .swim
-            .iter_membership_state()
+            .records()
             .map(|m| (m.id().name().key(), m.id().version()))
             .collect();
         let mut downs = Vec::new();
@@ -319,15 +316,13 @@ impl Node {
             && !self.down.is_empty()
             && (active == 0 || self.sync.rng.random_range(0..8) == 0)
         {
-            let down: Vec<&NodeId> = self
-                .swim
-                .iter_membership_state()
+            let down: Vec<(SocketAddr, NameKey)> = self
+                .records()
                 .filter(|m| m.state() == foca::State::Down && !self.tombstones.covers(m.id()))
-                .map(|m| m.id())
+                .map(|m| (m.id().addr(), m.id().name().key()))
                 .collect();
             if !down.is_empty() {
-                let id = down[self.sync.rng.random_range(0..down.len())];
-                return Some((id.addr(), id.name().key()));
+                return Some(down[self.sync.rng.random_range(0..down.len())]);
             }
         }
         if active > 0 {
