@@ -1,1 +1,620 @@
-fn main() {}
+//! `rollcall-sim`: run simulated rollcall clusters from the command line.
+//! The logic lives in the `rollcall_sim` library; this file parses
+//! arguments and prints.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use rollcall_sim::run::Progress;
+use rollcall_sim::scenario::Formation;
+use rollcall_sim::{bench, plot, run, seeds, sweep, NetProfile, Plan, RunSpec, Scenario, Tuning};
+
+#[derive(Parser)]
+#[command(
+    name = "rollcall-sim",
+    version,
+    about = "Deterministic simulator for rollcall clusters: the real Node, a virtual clock, a simulated network"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one scenario and report what happened.
+    Run(RunArgs),
+    /// Swarm testing: a random fault profile per seed, then a liveness check.
+    #[command(long_about = SWEEP_ABOUT)]
+    Sweep(SweepArgs),
+    /// Run one scenario across many seeds and check agreement, resurrections
+    /// and the view-size bound on each.
+    #[command(long_about = SEEDS_ABOUT)]
+    Seeds(SeedsArgs),
+    /// Measure the simulator's speed, memory and convergence (100 to 3,000
+    /// nodes) beside the bare-foca floor, and write BENCHMARKS.md's Simulator section.
+    Bench(BenchArgs),
+}
+
+const SEEDS_ABOUT: &str = "\
+Runs one built-in scenario for each of K seeds (small N, e.g. 12-30 nodes) and \
+checks every seed:
+
+  1. agreement: after the last operation of the timeline (the last fault) every \
+live node's view equals the set of live nodes within the bound, and still does \
+at the end (force-left nodes are not live);
+  2. no resurrection: no node reports MemberUp for a force-left node at its \
+force-left generation (any renewal) after the force-leave;
+  3. bounded view: no node holds more than N records (the N-1 other names, \
+plus the down record of its own previous identity that foca keeps after a \
+renewal); in autoclean, no live node holds the crashed node at the end; in long-partition, \
+no node holds the other side at the heal.
+
+  bound = 2 x periodic_announce_to_down_members + detection bound + 30 s discovery
+        (LAN, 30 nodes: 130 s + 8.9 s + 30 s = 168.9 s, about 169 protocol periods)
+
+autoclean and long-partition run with autoclean = 60 s; every node rediscovers \
+its seeds (static discovery) every 5 s while alone and every 30 s otherwise. A \
+failing seed prints the command that reproduces it; the exit status is then \
+non-zero.";
+
+const SWEEP_ABOUT: &str = "\
+Swarm testing. For each seed, a random subset of faults with random parameters \
+(loss, duplication, a symmetric or one-way partition into 2 or 3 sides, crashes \
+with or without restart, a slow node) during a 30 s fault phase on a formed \
+cluster. Then everything heals, and every live node's view must equal the set \
+of live nodes within the liveness bound:
+
+  bound = 2 x periodic_announce_to_down_members + detection bound
+        (LAN, 30 nodes: 2 x 65 s + 8.9 s = 138.9 s, about 139 protocol periods)
+
+foca has no anti-entropy: sides that declared each other down meet again only \
+through the periodic announce to down members, hence two of its periods. A seed \
+that misses the bound fails; the command that reproduces it is printed and the \
+exit status is non-zero.
+
+Seeds: --seeds K runs seeds 1..=K (from --first-seed). ROLLCALL_SIM_SEED=X runs \
+exactly seed X; ROLLCALL_SIM_SEEDS=K sets the count.";
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Nodes in the cluster.
+    #[arg(long, default_value_t = 100)]
+    nodes: u32,
+    /// Built-in scenario: join, crash, partition-heal, partition3, loss, churn,
+    /// slow-node, force-leave, autoclean (autoclean = 60 s), long-partition
+    /// (autoclean = 60 s, halves apart 120 s).
+    #[arg(long, default_value = "crash")]
+    scenario: Scenario,
+    /// The seed: one seed replays the run exactly.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Link timings and protocol profile: lan, wan, local.
+    #[arg(long, default_value = "lan")]
+    profile: NetProfile,
+    /// Virtual seconds to run after formation (default: the scenario's own).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Loss probability of the `loss` scenario.
+    #[arg(long, default_value_t = 0.1)]
+    loss: f64,
+    /// Boot window of the `join` scenario, in virtual seconds.
+    #[arg(long, default_value_t = 10.0)]
+    join_window: f64,
+    /// A scenario file (TOML) instead of a built-in scenario.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Print exactly one JSON object instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Write the convergence curve (fraction of correct views over virtual time) as SVG.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Write the event log (one line per event) to this file.
+    #[arg(long)]
+    event_log: Option<PathBuf>,
+    /// Run twice and compare the event logs' hashes; fail if they differ.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Turn full-state sync off (`Config::sync = None`): plain foca gossip.
+    /// Nodes still join through the same seeds on the same schedule.
+    #[arg(long)]
+    no_sync: bool,
+    /// Run the same seed with sync on and with sync off and report both; with
+    /// --plot, draw both convergence curves on one chart.
+    #[arg(long, conflicts_with_all = ["no_sync", "check_determinism", "event_log"])]
+    compare_sync: bool,
+    /// How a formed scenario starts: `join` (nodes join node 0 one after
+    /// another, the default) or `converged` (every node starts holding every
+    /// other as alive via `Node::restore_members`, no join storm; for large N).
+    #[arg(long)]
+    bootstrap: Option<Bootstrap>,
+}
+
+/// How a formed cluster starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Bootstrap {
+    /// Nodes join node 0 one after another and the run waits for complete views.
+    Join,
+    /// Every node starts with every other's NodeId (`restore_members`).
+    Converged,
+}
+
+#[derive(Args, Clone)]
+struct SeedsArgs {
+    /// The scenario: partition-heal, partition3, long-partition, force-leave,
+    /// autoclean, churn (any built-in except join).
+    #[arg(long)]
+    scenario: Scenario,
+    /// How many seeds (1..=K from --first-seed).
+    #[arg(long, default_value_t = 20, env = "ROLLCALL_SIM_SEEDS")]
+    seeds: u64,
+    /// The first seed of the range.
+    #[arg(long, default_value_t = 1)]
+    first_seed: u64,
+    /// Run only this seed.
+    #[arg(long, env = "ROLLCALL_SIM_SEED")]
+    seed: Option<u64>,
+    /// Nodes per run.
+    #[arg(long, default_value_t = 20)]
+    nodes: u32,
+    /// Link timings and protocol profile: lan, wan, local.
+    #[arg(long, default_value = "lan")]
+    profile: NetProfile,
+    /// Turn full-state sync off.
+    #[arg(long)]
+    no_sync: bool,
+    /// Print one JSON object per seed.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Clone)]
+struct SweepArgs {
+    /// How many seeds (overridden by ROLLCALL_SIM_SEEDS).
+    #[arg(long, default_value_t = 20, env = "ROLLCALL_SIM_SEEDS")]
+    seeds: u64,
+    /// The first seed of the range.
+    #[arg(long, default_value_t = 1)]
+    first_seed: u64,
+    /// Run only this seed (ROLLCALL_SIM_SEED).
+    #[arg(long, env = "ROLLCALL_SIM_SEED")]
+    seed: Option<u64>,
+    /// Nodes per run.
+    #[arg(long, default_value_t = 30)]
+    nodes: u32,
+    /// Link timings and protocol profile: lan, wan, local.
+    #[arg(long, default_value = "lan")]
+    profile: NetProfile,
+    /// Print one JSON object per seed.
+    #[arg(long)]
+    json: bool,
+    /// Write each failing seed's fault profile as a scenario file into this
+    /// directory (replay it with `run --file`, e.g. with `--event-log`).
+    #[arg(long)]
+    save_failures: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct BenchArgs {
+    /// Write the results into this Markdown file's `## Simulator` section.
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Leave out the slow runs (2,000-node crash, 3,000-node storm and its floor).
+    #[arg(long)]
+    quick: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Run(args) => cmd_run(args),
+        Cmd::Sweep(args) => cmd_sweep(args),
+        Cmd::Seeds(args) => cmd_seeds(args),
+        Cmd::Bench(args) => cmd_bench(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn spec_of(args: &RunArgs) -> Result<RunSpec> {
+    if !(0.0..=1.0).contains(&args.loss) {
+        bail!("--loss must be within [0, 1], not {}", args.loss);
+    }
+    if let Some(d) = args.duration {
+        if !(d.is_finite() && d > 0.0) {
+            bail!("--duration must be a positive number of seconds, not {d}");
+        }
+    }
+    if !(args.join_window.is_finite() && args.join_window >= 0.0) {
+        bail!(
+            "--join-window must be a non-negative number of seconds, not {}",
+            args.join_window
+        );
+    }
+    let tuning = if args.no_sync {
+        Tuning::without_sync()
+    } else {
+        Tuning::default()
+    };
+    let config = args.profile.configure(args.nodes.max(1), &tuning);
+    let (mut plan, label) = match &args.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading scenario file {}", path.display()))?;
+            let plan = Plan::from_toml(&text, args.nodes)
+                .with_context(|| format!("in {}", path.display()))?;
+            (plan, path.display().to_string())
+        }
+        None => (
+            args.scenario
+                .plan(args.nodes, args.seed, args.duration, args.loss, &config),
+            args.scenario.to_string(),
+        ),
+    };
+    let mut reproduce = format!(
+        "rollcall-sim run --nodes {} --seed {} --profile {}",
+        args.nodes, args.seed, args.profile
+    );
+    match &args.file {
+        Some(p) => reproduce.push_str(&format!(" --file {}", p.display())),
+        None => reproduce.push_str(&format!(" --scenario {}", args.scenario)),
+    }
+    if let Some(d) = args.duration {
+        plan.duration = d;
+        reproduce.push_str(&format!(" --duration {d}"));
+    }
+    if args.scenario == Scenario::Loss && args.file.is_none() {
+        reproduce.push_str(&format!(" --loss {}", args.loss));
+    }
+    if args.no_sync {
+        reproduce.push_str(" --no-sync");
+    }
+    match (args.bootstrap, plan.formation) {
+        (None, _) => {}
+        (Some(_), Formation::None) => {
+            bail!("--bootstrap applies to formed scenarios, not to one that starts its own nodes")
+        }
+        (Some(Bootstrap::Converged), _) => {
+            plan.formation = Formation::Restored;
+            reproduce.push_str(" --bootstrap converged");
+        }
+        (Some(Bootstrap::Join), _) => {
+            plan.formation = Formation::Converged;
+            reproduce.push_str(" --bootstrap join");
+        }
+    }
+    if args.scenario == Scenario::Join && args.file.is_none() {
+        plan.ops = rollcall_sim::scenario::join_starts(args.nodes, args.join_window).collect();
+        if args.join_window != 10.0 {
+            reproduce.push_str(&format!(" --join-window {}", args.join_window));
+        }
+    }
+    Ok(RunSpec {
+        nodes: args.nodes,
+        seed: args.seed,
+        profile: args.profile,
+        plan,
+        label,
+        reproduce,
+        keep_log: args.event_log.is_some(),
+        stop_when_converged: false,
+        tuning,
+    })
+}
+
+/// A progress bar on stderr, only when stderr is a terminal.
+fn progress_bar() -> Option<(ProgressBar, Progress)> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(1);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {elapsed_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let b = bar.clone();
+    let progress: Progress = Box::new(move |now, end| {
+        let end_ms = end.as_nanos() / 1_000_000;
+        b.set_length(end_ms.max(1));
+        b.set_position((now.as_nanos() / 1_000_000).min(end_ms));
+        b.set_message(format!(
+            "{:.1}/{:.0} virtual s",
+            now.as_secs_f64(),
+            end.as_secs_f64()
+        ));
+    });
+    Some((bar, progress))
+}
+
+/// `run --compare-sync`: the same seed with sync on and off, both reported,
+/// both curves on one plot.
+fn cmd_compare_sync(args: RunArgs) -> Result<ExitCode> {
+    let on = spec_of(&RunArgs {
+        no_sync: false,
+        ..args.clone()
+    })?;
+    let off = spec_of(&RunArgs {
+        no_sync: true,
+        ..args.clone()
+    })?;
+    let a = run(&on, None)?;
+    let b = run(&off, None)?;
+    if let Some(path) = &args.plot {
+        let marks: Vec<(f64, String)> = a
+            .report
+            .timeline
+            .iter()
+            .map(|m| (m.at_s, m.what.clone()))
+            .collect();
+        let title = format!(
+            "rollcall-sim: {} nodes, {}, {} profile, seed {}: sync on vs off",
+            on.nodes, on.label, on.profile, on.seed
+        );
+        plot::write_curves(
+            path,
+            &title,
+            &[
+                ("sync on", &a.samples),
+                ("sync off (--no-sync)", &b.samples),
+            ],
+            &marks,
+        )?;
+    }
+    if args.json {
+        let v = serde_json::json!({ "sync_on": a.report, "sync_off": b.report });
+        println!("{v}");
+    } else {
+        println!("{}\n\n{}", a.report, b.report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_run(args: RunArgs) -> Result<ExitCode> {
+    if args.compare_sync {
+        return cmd_compare_sync(args);
+    }
+    let spec = spec_of(&args)?;
+    let (bar, progress) = match progress_bar() {
+        Some((b, p)) => (Some(b), Some(p)),
+        None => (None, None),
+    };
+    let out = run(&spec, progress)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(path) = &args.plot {
+        let marks: Vec<(f64, String)> = out
+            .report
+            .timeline
+            .iter()
+            .map(|m| (m.at_s, m.what.clone()))
+            .collect();
+        let title = format!(
+            "rollcall-sim: {} nodes, {}, {} profile, seed {}",
+            spec.nodes, spec.label, spec.profile, spec.seed
+        );
+        plot::write_svg(path, &title, &out.samples, &marks)?;
+    }
+    if let (Some(path), Some(log)) = (&args.event_log, &out.log) {
+        std::fs::write(path, log).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut code = ExitCode::SUCCESS;
+    let mut determinism = None;
+    if args.check_determinism {
+        let again = run(&spec, None)?;
+        let same = again.report.event_log_hash == out.report.event_log_hash
+            && again.report.events == out.report.events;
+        determinism = Some((same, again.report.event_log_hash.clone()));
+        if !same {
+            code = ExitCode::FAILURE;
+        }
+    }
+    if args.json {
+        let mut v = serde_json::to_value(&out.report)?;
+        if let (Some((same, _)), Some(obj)) = (&determinism, v.as_object_mut()) {
+            obj.insert("deterministic".into(), serde_json::Value::Bool(*same));
+        }
+        println!("{v}");
+    } else {
+        println!("{}", out.report);
+        if let Some((same, hash)) = &determinism {
+            if *same {
+                println!("  determinism   ok: a second run gave the same event log");
+            } else {
+                println!(
+                    "  determinism   FAILED: second run's event log hash {hash} differs; reproduce: {}",
+                    spec.reproduce
+                );
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn cmd_sweep(args: SweepArgs) -> Result<ExitCode> {
+    let seeds: Vec<u64> = match args.seed {
+        Some(s) => vec![s],
+        None => (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect(),
+    };
+    let config = args.profile.config(args.nodes.max(1));
+    let bound = sweep::liveness_bound(&config);
+    if !args.json {
+        println!(
+            "sweep: {} seeds x {} nodes, {} profile; fault phase {} s, liveness bound {:.1} s ({:.0} protocol periods)",
+            seeds.len(),
+            args.nodes,
+            args.profile,
+            sweep::FAULT_PHASE_S,
+            bound.as_secs_f64(),
+            bound.as_secs_f64() / config.swim.probe_period.as_secs_f64()
+        );
+    }
+    let mut failed = Vec::new();
+    let mut worst: f64 = 0.0;
+    for seed in seeds.iter().copied() {
+        let o = sweep::run_seed(seed, args.nodes, args.profile)?;
+        if args.json {
+            let mut v = serde_json::to_value(&o.report)?;
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("ok".into(), serde_json::Value::Bool(o.ok));
+                obj.insert("faults".into(), serde_json::Value::String(o.faults.clone()));
+            }
+            println!("{v}");
+        } else {
+            println!("{}", sweep::describe(&o));
+        }
+        if let Some(t) = o.converged_after_s {
+            worst = worst.max(t);
+        }
+        if let (false, Some(dir)) = (o.ok, &args.save_failures) {
+            let (plan, _) = sweep::plan_for(seed, args.nodes, args.profile);
+            let path = dir.join(format!("sweep-seed-{seed}.toml"));
+            std::fs::create_dir_all(dir)
+                .and_then(|_| std::fs::write(&path, toml::to_string(&plan).unwrap_or_default()))
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote {}; replay: rollcall-sim run --nodes {} --seed {seed} --profile {} --file {}",
+                path.display(),
+                args.nodes,
+                args.profile,
+                path.display()
+            );
+        }
+        if !o.ok {
+            eprintln!(
+                "seed {seed} failed the liveness check; reproduce with:\n  {}\n  (the run: {})",
+                sweep::reproduce(seed, args.nodes, args.profile),
+                o.report.reproduce
+            );
+            failed.push(seed);
+        }
+    }
+    if !args.json {
+        println!(
+            "{} of {} seeds agreed within the bound; slowest agreement {worst:.2} s after heal",
+            seeds.len() - failed.len(),
+            seeds.len()
+        );
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("failed seeds: {failed:?}");
+        for s in &failed {
+            eprintln!("  {}", sweep::reproduce(*s, args.nodes, args.profile));
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn cmd_seeds(args: SeedsArgs) -> Result<ExitCode> {
+    if args.scenario == Scenario::Join {
+        bail!("seeds checks formed scenarios; join has no fault to agree after");
+    }
+    let list: Vec<u64> = match args.seed {
+        Some(s) => vec![s],
+        None => (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect(),
+    };
+    let tuning = if args.no_sync {
+        Tuning::without_sync()
+    } else {
+        Tuning::default()
+    };
+    let config = args.profile.configure(args.nodes.max(1), &tuning);
+    let bound = seeds::agreement_bound(&config);
+    if !args.json {
+        println!(
+            "seeds: {} x {} nodes, scenario {}, {} profile, sync {}; agreement bound {:.1} s ({:.0} protocol periods) after the last operation",
+            list.len(),
+            args.nodes,
+            args.scenario,
+            args.profile,
+            if args.no_sync { "off" } else { "on" },
+            bound.as_secs_f64(),
+            seeds::bound_in_periods(&config)
+        );
+    }
+    let mut failed = Vec::new();
+    let mut worst: f64 = 0.0;
+    let mut worst_view = 0;
+    for seed in list.iter().copied() {
+        let c = seeds::check_seed(args.scenario, seed, args.nodes, args.profile, tuning)?;
+        if args.json {
+            let mut v = serde_json::to_value(&c.report)?;
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("ok".into(), serde_json::Value::Bool(c.ok()));
+                obj.insert("failures".into(), serde_json::json!(c.failures));
+            }
+            println!("{v}");
+        } else {
+            println!("{}", seeds::describe(&c));
+        }
+        if let Some(t) = c.report.convergence_s {
+            worst = worst.max(t);
+        }
+        worst_view = worst_view.max(c.report.max_view_size);
+        if !c.ok() {
+            eprintln!(
+                "seed {seed} failed; reproduce with:\n  {}",
+                seeds::reproduce(args.scenario, seed, args.nodes, args.profile, !args.no_sync)
+            );
+            failed.push(seed);
+        }
+    }
+    if !args.json {
+        println!(
+            "{} of {} seeds passed (agreement within {:.1} s, no resurrection, view bound {}); slowest agreement {worst:.2} s after the last operation; largest view {worst_view} records",
+            list.len() - failed.len(),
+            list.len(),
+            bound.as_secs_f64(),
+            seeds::view_bound(args.nodes)
+        );
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("failed seeds: {failed:?}");
+        for s in &failed {
+            eprintln!(
+                "  {}",
+                seeds::reproduce(args.scenario, *s, args.nodes, args.profile, !args.no_sync)
+            );
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn cmd_bench(args: BenchArgs) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating rollcall-sim")?;
+    let dir = exe.parent().context("locating the build directory")?;
+    let floor = dir.join("foca_floor");
+    if !floor.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p rollcall-sim --bins`",
+            floor.display()
+        );
+    }
+    let start_load = bench::load_average();
+    let results = bench::run_all(&exe, &floor, args.quick, &mut |line| eprintln!("{line}"))?;
+    let load = format!(
+        "{start_load} at the start, {} at the end",
+        bench::load_average()
+    );
+    let section = bench::markdown(&results, args.quick, &load);
+    println!("{section}");
+    if let Some(path) = &args.write {
+        bench::write_section(path, &section)?;
+        eprintln!("wrote the Simulator section of {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,51 @@
+//! rollcall-sim: a deterministic simulator for rollcall clusters.
+//!
+//! It runs the very same [`rollcall::core::Node`] the agent runs, thousands
+//! of them in one process, on a virtual clock that jumps to the next wakeup
+//! and a simulated network with latency, jitter, loss, duplication and
+//! partitions. One u64 seed decides everything, so a seed replays a run
+//! byte for byte; every report carries the command that reproduces it.
+//!
+//! | file | concept |
+//! |------|---------|
+//! | [`rng`] | the seed and the streams derived from it |
+//! | [`network`] | links, loss, duplication, partitions, profiles |
+//! | [`world`] | nodes, the virtual clock, the event queue |
+//! | [`measure`] | correct views, detection, false positives, the curve |
+//! | [`eventlog`] | the hashed event log that proves determinism |
+//! | [`scenario`] | built-in scenarios and scenario files as data |
+//! | [`run`] | formation, timeline, report |
+//! | [`report`] | the JSON object and the human summary |
+//! | [`sweep`] | randomised fault profiles with a liveness check |
+//! | [`seeds`] | one scenario across many seeds, with agreement, resurrection and view-size checks |
+//! | [`tuning`] | sync on/off and autoclean on top of a profile |
+//! | [`discovery`] | the agent's static rediscovery schedule |
+//! | [`plot`] | the SVG convergence curve |
+//! | [`bench`] | the benchmark section of BENCHMARKS.md |
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod bench;
+pub mod discovery;
+pub mod error;
+pub mod eventlog;
+pub mod measure;
+pub mod network;
+pub mod plot;
+pub mod report;
+pub mod rng;
+pub mod run;
+pub mod scenario;
+pub mod seeds;
+pub mod sweep;
+pub mod tuning;
+pub mod world;
+
+pub use error::SimError;
+pub use network::NetProfile;
+pub use report::RunReport;
+pub use run::{run, Outcome, RunSpec};
+pub use scenario::{Plan, Scenario, ScenarioError};
+pub use tuning::Tuning;
+pub use world::{World, WorldConfig};

@@ -1,0 +1,226 @@
+//! The result of one run: the JSON object `--json` prints and the summary
+//! people read.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::measure::{CrashRecord, Mark};
+use crate::network::NetStats;
+
+/// Everything measured in one run. Serialised as the `--json` object.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// The run's seed.
+    pub seed: u64,
+    /// How many nodes the world holds.
+    pub nodes: u32,
+    /// The scenario's name (or the scenario file's path).
+    pub scenario: String,
+    /// The network and protocol profile.
+    pub profile: String,
+    /// Whether the formation step reached complete views (true when there was none).
+    pub formed: bool,
+    /// Virtual seconds the formation step took (0 when there was none).
+    pub formation_s: f64,
+    /// Whether every live node's view was correct at the end.
+    pub converged: bool,
+    /// Virtual seconds from the last operation until every view was correct; null if never.
+    pub convergence_s: Option<f64>,
+    /// The fraction of live nodes whose view was correct at the end.
+    pub converged_fraction: f64,
+    /// How many members the live node that knows the fewest knows (itself excluded).
+    pub slowest_node_members: u64,
+    /// Live nodes at the end.
+    pub live_nodes: u32,
+    /// Worst time over crashes until the first live node marked the crashed node down.
+    pub detect_first_s: Option<f64>,
+    /// Worst time over crashes until no live node held the crashed node any more.
+    pub detect_all_s: Option<f64>,
+    /// Every crash and its detection.
+    pub crashes: Vec<CrashRecord>,
+    /// Live, reachable identities (node, generation) that some node declared down.
+    pub false_positives: usize,
+    /// `MemberDown` events that named a live, reachable identity.
+    pub false_down_events: u64,
+    /// Datagrams sent per live node per virtual second.
+    pub datagrams_per_node_s: f64,
+    /// Bytes sent per live node per virtual second (sealed datagrams).
+    pub bytes_per_node_s: f64,
+    /// Of those, datagrams of the full-state sync exchange per node per second.
+    pub sync_datagrams_per_node_s: f64,
+    /// Of those, bytes of the full-state sync exchange per node per second.
+    pub sync_bytes_per_node_s: f64,
+    /// The rest: SWIM gossip bytes (probes, acks, announces, piggybacked
+    /// updates, notices) per node per second (`bytes - sync bytes`).
+    pub gossip_bytes_per_node_s: f64,
+    /// Whether full-state sync was on (`--no-sync` turns it off).
+    pub sync: bool,
+    /// `Config::autoclean` in seconds (null: never).
+    pub autoclean_s: Option<f64>,
+    /// Force-left nodes that some node reported `MemberUp` for at the
+    /// force-left generation (any renewal of it) after the force-leave.
+    pub resurrections: usize,
+    /// The `MemberUp` events behind `resurrections`.
+    pub resurrection_events: u64,
+    /// The largest `membership().count()` (down records included) any node
+    /// held during the run, checked every sampling period.
+    pub max_view_size: u32,
+    /// The largest `membership().count()` a live node holds at the end.
+    pub view_size_at_end: u32,
+    /// Records live nodes hold at the end of nodes that are not live
+    /// (crashed for good, or force-left): 0 once autoclean forgot them.
+    pub records_of_gone_at_end: u64,
+    /// Worst time from a crash (of a node still down) until the last node
+    /// forgot it (`NodeCleaned`); null unless every live node forgot every
+    /// such node by the end.
+    pub forgotten_s: Option<f64>,
+    /// At the last heal: records live nodes held of nodes on other sides
+    /// (0 when the partition outlasted autoclean); null without a partition.
+    pub records_across_at_heal: Option<u64>,
+    /// Virtual seconds simulated (formation included).
+    pub virtual_s: f64,
+    /// Wall-clock seconds the run took (measured, never used to decide anything).
+    pub wall_s: f64,
+    /// Simulated node-seconds per wall-clock second.
+    pub node_seconds_per_wall_s: f64,
+    /// Peak resident memory of the process (VmHWM), MiB; null where unknown.
+    pub peak_rss_mib: Option<f64>,
+    /// Inputs the nodes handled (timeouts and datagrams).
+    pub steps: u64,
+    /// Entries in the event log.
+    pub events: u64,
+    /// The event log's hash (FNV-1a, hex): equal for equal seeds.
+    pub event_log_hash: String,
+    /// The operations of the timeline (node starts left out) and their convergence times.
+    pub timeline: Vec<Mark>,
+    /// What the network did.
+    pub network: NetStats,
+    /// Datagrams the nodes dropped on receipt (seal, size, decoding).
+    pub datagrams_dropped: u64,
+    /// Views the once-per-sample audit found out of step with the node's
+    /// own count and re-read (view changes the node reported no event for).
+    pub views_audited: u64,
+    /// The command that reproduces this run.
+    pub reproduce: String,
+}
+
+/// Peak resident set size of this process in MiB (`VmHWM` in /proc/self/status).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "never".to_owned(), |s| format!("{s:.3} s"))
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "rollcall-sim: {} nodes, scenario {}, profile {}, seed {}",
+            self.nodes, self.scenario, self.profile, self.seed
+        )?;
+        if self.formation_s > 0.0 {
+            writeln!(
+                f,
+                "  formation     {} after {:.3} s",
+                if self.formed {
+                    "complete"
+                } else {
+                    "INCOMPLETE"
+                },
+                self.formation_s
+            )?;
+        }
+        for m in &self.timeline {
+            writeln!(
+                f,
+                "  {:>9.3} s   {:<32} views correct after {}",
+                m.at_s,
+                m.what,
+                opt(m.converged_after_s)
+            )?;
+        }
+        writeln!(
+            f,
+            "  converged     {} ({:.1}% of {} live views correct; slowest node knows {} members)",
+            if self.converged { "yes" } else { "NO" },
+            self.converged_fraction * 100.0,
+            self.live_nodes,
+            self.slowest_node_members
+        )?;
+        writeln!(
+            f,
+            "  convergence   {} after the last operation",
+            opt(self.convergence_s)
+        )?;
+        if !self.crashes.is_empty() {
+            writeln!(
+                f,
+                "  detection     first node {}, all nodes {} (worst of {} crashes)",
+                opt(self.detect_first_s),
+                opt(self.detect_all_s),
+                self.crashes.len()
+            )?;
+        }
+        writeln!(
+            f,
+            "  false downs   {} identities ({} events)",
+            self.false_positives, self.false_down_events
+        )?;
+        if self.resurrections > 0 {
+            writeln!(
+                f,
+                "  RESURRECTED   {} force-left nodes reported up again ({} events)",
+                self.resurrections, self.resurrection_events
+            )?;
+        }
+        writeln!(
+            f,
+            "  view size     at most {} records on one node (at the end {}); records of gone nodes at the end {}{}{}",
+            self.max_view_size,
+            self.view_size_at_end,
+            self.records_of_gone_at_end,
+            self.forgotten_s
+                .map_or_else(String::new, |s| format!("; forgotten everywhere {s:.1} s after the crash")),
+            self.records_across_at_heal
+                .map_or_else(String::new, |c| format!("; records across the partition at heal {c}")),
+        )?;
+        writeln!(
+            f,
+            "  traffic       {:.1} datagrams/node/s, {:.0} bytes/node/s; network lost {}, cut {}, duplicated {}",
+            self.datagrams_per_node_s,
+            self.bytes_per_node_s,
+            self.network.lost,
+            self.network.partitioned,
+            self.network.duplicated
+        )?;
+        writeln!(
+            f,
+            "  sync bytes vs gossip bytes  {:.0} vs {:.0} bytes/node/s (sync {}; {:.2} sync datagrams/node/s)",
+            self.sync_bytes_per_node_s,
+            self.gossip_bytes_per_node_s,
+            if self.sync { "on" } else { "off" },
+            self.sync_datagrams_per_node_s,
+        )?;
+        writeln!(
+            f,
+            "  speed         {:.1} virtual s in {:.2} wall s ({:.0} node-s per wall s), peak RSS {}",
+            self.virtual_s,
+            self.wall_s,
+            self.node_seconds_per_wall_s,
+            self.peak_rss_mib
+                .map_or_else(|| "unknown".to_owned(), |m| format!("{m:.0} MiB"))
+        )?;
+        writeln!(
+            f,
+            "  event log     {} entries, hash {}",
+            self.events, self.event_log_hash
+        )?;
+        write!(f, "  reproduce     {}", self.reproduce)
+    }
+}

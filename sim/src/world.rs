@@ -1,0 +1,783 @@
+//! The world: every simulated node, a virtual clock, and one event queue.
+//!
+//! The clock jumps from one wakeup to the next, as quinn-proto's test
+//! `Pair::step` does. Wakeups live in one binary heap ordered by (time,
+//! sequence number): datagrams in flight, and each node's next timer
+//! deadline (`Node::poll_timeout`). A node's timer entry is pushed whenever
+//! its deadline moves earlier; entries that no longer match the node's armed
+//! deadline are skipped when they come out (lazy invalidation), so a step
+//! costs O(log queue) and never scans the nodes.
+//!
+//! Every node is a real `rollcall::core::Node`: every datagram is sealed by
+//! its sender and opened by its receiver, exactly as in the agent.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use rollcall::core::{Command, Config, Event, Node, NodeId, NodeName, Peer, Time};
+
+use crate::discovery;
+use crate::error::SimError;
+use crate::eventlog::{Entry, EventLog};
+use crate::measure::Measure;
+use crate::network::{Fate, NetProfile, Network};
+use crate::rng::node_seed;
+use crate::tuning::Tuning;
+
+/// The most nodes one world holds (addresses 10.0.0.1 and up).
+pub const MAX_NODES: u32 = 1 << 22;
+
+const BASE_IP: u32 = u32::from_be_bytes([10, 0, 0, 1]);
+const PORT: u16 = 4370;
+
+/// The gossip address of node `i`: `10.x.y.z:4370`, counting from 10.0.0.1.
+pub fn addr_of(i: u32) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(BASE_IP + i), PORT))
+}
+
+/// The node index behind a gossip address, if it is one of the world's.
+pub fn index_of(addr: SocketAddr, nodes: u32) -> Option<u32> {
+    match addr {
+        SocketAddr::V4(a) if a.port() == PORT => {
+            let i = u32::from(*a.ip()).checked_sub(BASE_IP)?;
+            (i < nodes).then_some(i)
+        }
+        _ => None,
+    }
+}
+
+/// How a world is built.
+#[derive(Clone, Debug)]
+pub struct WorldConfig {
+    /// How many nodes (all stopped at first).
+    pub nodes: u32,
+    /// The run's seed: every node seed and network decision comes from it.
+    pub seed: u64,
+    /// Link timings and protocol profile.
+    pub profile: NetProfile,
+    /// Sampling period of the convergence curve.
+    pub sample_every: Duration,
+    /// Keep the event log as text (for tests and `--event-log`).
+    pub keep_log: bool,
+    /// Sync on or off, autoclean.
+    pub tuning: Tuning,
+    /// The static discovery list: every running node hands these nodes to
+    /// `Node::handle_discovered` on the agent's schedule ([`discovery`]).
+    /// Empty: no rediscovery.
+    pub discovery_seeds: Vec<u32>,
+}
+
+impl WorldConfig {
+    /// `nodes` nodes under `profile`, seeded with `seed`.
+    pub fn new(nodes: u32, seed: u64, profile: NetProfile) -> Self {
+        Self {
+            nodes,
+            seed,
+            profile,
+            sample_every: Duration::from_millis(100),
+            keep_log: false,
+            tuning: Tuning::default(),
+            discovery_seeds: vec![0],
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Work {
+    Timer(u32),
+    /// A discovery round of node `.0`'s instance number `.1` (stale once it restarted).
+    Discover(u32, u32),
+    Deliver {
+        to: u32,
+        from: u32,
+        payload: Vec<u8>,
+    },
+}
+
+#[derive(Debug)]
+struct Item {
+    at: Time,
+    seq: u64,
+    work: Work,
+}
+
+impl PartialEq for Item {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Item {}
+impl PartialOrd for Item {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Item {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+struct Slot {
+    node: Option<Node>,
+    starts: u32,
+    generation: u64,
+    armed: Option<Time>,
+    slow: Duration,
+    started_at: Time,
+    /// The generation a force-leave removed, if one did.
+    forced: Option<u64>,
+}
+
+/// Traffic and time totals over every node instance of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Totals {
+    /// Datagrams the nodes sent.
+    pub datagrams_sent: u64,
+    /// Bytes the nodes sent (sealed, envelope included).
+    pub bytes_sent: u64,
+    /// Of the datagrams sent, those of the full-state sync exchange.
+    pub sync_datagrams_sent: u64,
+    /// Of the bytes sent, those of the full-state sync exchange.
+    pub sync_bytes_sent: u64,
+    /// Datagrams the nodes dropped on receipt (bad seal, malformed, ...).
+    pub datagrams_dropped: u64,
+    /// Seconds of virtual time summed over live nodes.
+    pub node_seconds: f64,
+    /// Inputs handled (timeouts and datagrams).
+    pub steps: u64,
+}
+
+/// Every node, the network, the clock and the measurements of one run.
+pub struct World {
+    now: Time,
+    queue: BinaryHeap<Reverse<Item>>,
+    seq: u64,
+    slots: Vec<Slot>,
+    names: Vec<NodeName>,
+    n: u32,
+    seed: u64,
+    config: Config,
+    net: Network,
+    measure: Measure,
+    log: EventLog,
+    totals: Totals,
+    progress: Option<Box<dyn FnMut(Time)>>,
+    sample_every: Duration,
+    next_audit: Time,
+    audits_corrected: u64,
+    discovery_seeds: Vec<Peer>,
+    index_of_name: HashMap<NodeName, u32>,
+    resurrected: BTreeSet<u32>,
+    resurrection_events: u64,
+    max_view_size: u32,
+    last_cleaned: Vec<Option<Time>>,
+    records_across_at_heal: Option<u64>,
+}
+
+impl World {
+    /// A world of stopped nodes.
+    pub fn new(cfg: &WorldConfig) -> Result<Self, SimError> {
+        if cfg.nodes == 0 {
+            return Err(SimError::NoNodes);
+        }
+        if cfg.nodes > MAX_NODES {
+            return Err(SimError::TooManyNodes(u64::from(cfg.nodes)));
+        }
+        let config = cfg.profile.configure(cfg.nodes, &cfg.tuning);
+        config.validate()?;
+        let names = (0..cfg.nodes)
+            .map(|i| match addr_of(i) {
+                SocketAddr::V4(a) => format!("rc@{}", a.ip()).parse(),
+                SocketAddr::V6(a) => format!("rc@{}", a.ip()).parse(),
+            })
+            .collect::<Result<Vec<NodeName>, _>>()?;
+        let n = cfg.nodes as usize;
+        Ok(Self {
+            now: Time::ZERO,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            slots: (0..n)
+                .map(|_| Slot {
+                    node: None,
+                    starts: 0,
+                    generation: 0,
+                    armed: None,
+                    slow: Duration::ZERO,
+                    started_at: Time::ZERO,
+                    forced: None,
+                })
+                .collect(),
+            discovery_seeds: cfg
+                .discovery_seeds
+                .iter()
+                .filter(|&&s| s < cfg.nodes)
+                .map(|&s| Peer::new(names[s as usize].clone(), addr_of(s)))
+                .collect(),
+            index_of_name: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i as u32))
+                .collect(),
+            names,
+            n: cfg.nodes,
+            seed: cfg.seed,
+            config,
+            net: Network::new(cfg.seed, n, cfg.profile.links()),
+            measure: Measure::new(n, cfg.sample_every),
+            log: EventLog::new(cfg.keep_log),
+            totals: Totals::default(),
+            progress: None,
+            sample_every: cfg.sample_every,
+            next_audit: Time::ZERO,
+            audits_corrected: 0,
+            resurrected: BTreeSet::new(),
+            resurrection_events: 0,
+            max_view_size: 0,
+            last_cleaned: vec![None; n],
+            records_across_at_heal: None,
+        })
+    }
+
+    /// Calls `f` with the virtual time every few thousand steps.
+    pub fn set_progress(&mut self, f: Box<dyn FnMut(Time)>) {
+        self.progress = Some(f);
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// How many nodes the world holds (running or not).
+    pub fn len(&self) -> u32 {
+        self.n
+    }
+
+    /// Whether the world holds no node (never: worlds have at least one).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The protocol configuration every node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The network, to partition it or set loss.
+    pub fn net(&mut self) -> &mut Network {
+        &mut self.net
+    }
+
+    /// The network, read-only.
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The measurements so far.
+    pub fn measure(&self) -> &Measure {
+        &self.measure
+    }
+
+    /// The event log so far.
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Records a scenario operation in the log and as a convergence mark.
+    pub fn mark(&mut self, what: String) {
+        self.log.record_op(self.now, &what);
+        self.measure.mark(self.now, what);
+    }
+
+    /// Node `i`, if it is running.
+    pub fn node(&self, i: u32) -> Option<&Node> {
+        self.slots.get(i as usize)?.node.as_ref()
+    }
+
+    /// Whether node `i` is running.
+    pub fn is_running(&self, i: u32) -> bool {
+        self.node(i).is_some()
+    }
+
+    /// The peer (name and address) of node `i`.
+    pub fn peer(&self, i: u32) -> Peer {
+        Peer::new(self.names[i as usize].clone(), addr_of(i))
+    }
+
+    /// Starts node `i` (a first boot, or a restart under the same name with
+    /// the next generation and a fresh state) and has it join `targets`.
+    /// Does nothing if it is running or out of range.
+    pub fn start(&mut self, i: u32, targets: &[u32]) {
+        let Some(slot) = self.slots.get_mut(i as usize) else {
+            return;
+        };
+        if slot.node.is_some() {
+            return;
+        }
+        let generation = slot.generation + 1;
+        let id = NodeId::new(self.names[i as usize].clone(), addr_of(i), generation);
+        let node = match Node::new(
+            id,
+            self.config.clone(),
+            node_seed(self.seed, i, slot.starts),
+        ) {
+            Ok(node) => node,
+            // `World::new` validated this very configuration.
+            Err(_) => return,
+        };
+        slot.node = Some(node);
+        slot.generation = generation;
+        slot.starts += 1;
+        slot.started_at = self.now;
+        slot.armed = None;
+        self.log.record(self.now, i, Entry::Start, i, generation);
+        self.measure.on_start(self.now, i);
+        let peers: Vec<Peer> = targets
+            .iter()
+            .filter(|&&t| t != i && t < self.n)
+            .map(|&t| self.peer(t))
+            .collect();
+        if !peers.is_empty() {
+            if let Some(node) = self.slots[i as usize].node.as_mut() {
+                // Refusals (nothing to join) change nothing; the log shows no join.
+                let _ = node.handle_command(self.now, Command::Join(peers));
+            }
+        }
+        self.drain(i);
+        if !self.discovery_seeds.is_empty() {
+            // The join above stands for the agent's discovery at start.
+            let starts = self.slots[i as usize].starts;
+            self.push(self.now + discovery::ALONE, Work::Discover(i, starts));
+        }
+    }
+
+    /// Has every running node take every other running node as alive
+    /// (`Node::restore_members`), without any exchange: a converged start.
+    pub fn restore_all(&mut self) {
+        let ids: Vec<NodeId> = (0..self.n)
+            .filter_map(|i| self.node(i).map(|n| n.identity().clone()))
+            .collect();
+        for i in 0..self.n {
+            let Some(node) = self.slots[i as usize].node.as_mut() else {
+                continue;
+            };
+            node.restore_members(self.now, ids.iter().cloned());
+            self.drain(i);
+        }
+    }
+
+    /// Node `by` runs `force-leave` on node `node`'s name. From then on
+    /// `node` is out: it no longer counts as live for the views, and any
+    /// later `MemberUp` of its generation is a resurrection. Does nothing
+    /// unless both run.
+    pub fn force_leave(&mut self, by: u32, node: u32) {
+        let Some(generation) = self.node(node).map(|n| n.identity().generation()) else {
+            return;
+        };
+        let name = self.names[node as usize].clone();
+        let Some(runner) = self
+            .slots
+            .get_mut(by as usize)
+            .and_then(|s| s.node.as_mut())
+        else {
+            return;
+        };
+        if let Err(e) = runner.handle_command(self.now, Command::ForceLeave(name)) {
+            self.log
+                .record_other(self.now, by, &format!("force-leave refused: {e}"));
+        }
+        self.slots[node as usize].forced = Some(generation);
+        self.measure.on_depart(self.now, node);
+        self.drain(by);
+    }
+
+    /// Crashes node `i`: it stops at once, its state is lost, datagrams to
+    /// it are dropped. Does nothing if it is not running.
+    pub fn crash(&mut self, i: u32) {
+        let now = self.now;
+        let Some(slot) = self.slots.get_mut(i as usize) else {
+            return;
+        };
+        let Some(node) = slot.node.take() else {
+            return;
+        };
+        slot.generation = slot.generation.max(node.identity().generation());
+        slot.armed = None;
+        let started = slot.started_at;
+        self.retire(&node, started);
+        self.log
+            .record(now, i, Entry::Crash, i, node.identity().generation());
+        self.measure.on_crash(now, i);
+    }
+
+    fn retire(&mut self, node: &Node, started: Time) {
+        let s = node.stats();
+        self.totals.datagrams_sent += s.datagrams_sent;
+        self.totals.bytes_sent += s.bytes_sent;
+        self.totals.sync_datagrams_sent += s.sync.datagrams_sent;
+        self.totals.sync_bytes_sent += s.sync.bytes_sent;
+        self.totals.datagrams_dropped += s.dropped.total();
+        self.totals.node_seconds += (self.now - started).as_secs_f64();
+    }
+
+    /// Makes node `i` handle every input `delay` late (zero: normal speed).
+    pub fn set_slow(&mut self, i: u32, delay: Duration) {
+        if let Some(slot) = self.slots.get_mut(i as usize) {
+            slot.slow = delay;
+        }
+    }
+
+    /// The nodes that are running, in index order.
+    pub fn running(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.n).filter(|&i| self.is_running(i))
+    }
+
+    fn push(&mut self, at: Time, work: Work) {
+        self.seq += 1;
+        self.queue.push(Reverse(Item {
+            at,
+            seq: self.seq,
+            work,
+        }));
+    }
+
+    /// Sends node `i`'s datagrams into the network, reports its events and
+    /// re-arms its timer.
+    fn drain(&mut self, i: u32) {
+        let iu = i as usize;
+        let now = self.now;
+        while let Some(t) = self.slots[iu].node.as_mut().and_then(|n| n.poll_transmit()) {
+            let Some(to) = index_of(t.to, self.n) else {
+                self.net.count_unroutable();
+                continue;
+            };
+            let slow = self.slots[to as usize].slow;
+            match self.net.route(now, i, to) {
+                Fate::Once(at) => self.push(
+                    at + slow,
+                    Work::Deliver {
+                        to,
+                        from: i,
+                        payload: t.payload,
+                    },
+                ),
+                Fate::Twice(a, b) => {
+                    self.push(
+                        a + slow,
+                        Work::Deliver {
+                            to,
+                            from: i,
+                            payload: t.payload.clone(),
+                        },
+                    );
+                    self.push(
+                        b + slow,
+                        Work::Deliver {
+                            to,
+                            from: i,
+                            payload: t.payload,
+                        },
+                    );
+                }
+                Fate::Partitioned | Fate::Lost => {}
+            }
+        }
+        while let Some(e) = self.slots[iu].node.as_mut().and_then(|n| n.poll_event()) {
+            self.on_event(i, e);
+        }
+        let slot = &mut self.slots[iu];
+        if let Some(deadline) = slot.node.as_ref().and_then(|n| n.poll_timeout()) {
+            let at = deadline.max(now) + slot.slow;
+            if slot.armed.is_none_or(|armed| at < armed) {
+                slot.armed = Some(at);
+                self.push(at, Work::Timer(i));
+            }
+        }
+    }
+
+    fn on_event(&mut self, i: u32, e: Event) {
+        let now = self.now;
+        let idx = |id: &NodeId| index_of(id.addr(), self.n);
+        match &e {
+            Event::MemberUp(id) => {
+                if let Some(m) = idx(id) {
+                    self.log.record(now, i, Entry::Up, m, id.generation());
+                    let forced = self.slots[m as usize].forced;
+                    if forced.is_some_and(|g| id.generation() <= g) && i != m {
+                        // A force-left identity (any renewal of the covered
+                        // generation) reported up again.
+                        self.resurrected.insert(m);
+                        self.resurrection_events += 1;
+                        self.log
+                            .record_other(now, i, &format!("RESURRECTION of {id:?}"));
+                    }
+                    self.measure.member_up(now, i, m);
+                }
+            }
+            Event::MemberDown(id) => {
+                if let Some(m) = idx(id) {
+                    self.log.record(now, i, Entry::Down, m, id.generation());
+                    let current = self.node(m).map(|n| n.identity().generation());
+                    let false_positive = (current == Some(id.generation())
+                        && !self.net.separated(i, m))
+                    .then_some(id.generation());
+                    self.measure.member_down(now, i, m, false_positive);
+                }
+            }
+            Event::MemberLeft(id) | Event::NodeForceLeft(id) => {
+                // Gone from the active set, by the member's (or an
+                // operator's) decision: not a failure, never a false positive.
+                if let Some(m) = idx(id) {
+                    self.log.record(now, i, Entry::Left, m, id.generation());
+                    self.measure.member_down(now, i, m, None);
+                }
+            }
+            Event::MemberRenewed { new, .. } => {
+                if let Some(m) = idx(new) {
+                    self.log.record(now, i, Entry::Renewed, m, new.generation());
+                }
+            }
+            Event::Joined => self.log.record(now, i, Entry::Joined, i, 0),
+            Event::Alone => self.log.record(now, i, Entry::Alone, i, 0),
+            Event::SelfRenewed(id) => {
+                self.log
+                    .record(now, i, Entry::SelfRenewed, i, id.generation());
+                self.resync(i);
+            }
+            Event::Rejoined { .. } => {
+                // A rejoin may start from a fresh view without reporting
+                // every member it dropped: read the view from the node.
+                self.log.record_other(now, i, &format!("{e:?}"));
+                self.resync(i);
+            }
+            Event::NodeCleaned(name) => {
+                if let Some(&m) = self.index_of_name.get(name) {
+                    self.last_cleaned[m as usize] = Some(now);
+                }
+                self.log.record_other(now, i, &format!("{e:?}"));
+            }
+            // Events that do not change the active set (partition reports):
+            // logged by their debug form, which is deterministic.
+            other => self.log.record_other(now, i, &format!("{other:?}")),
+        }
+    }
+
+    /// Re-reads node `i`'s view into the measurements.
+    fn resync(&mut self, i: u32) {
+        let Some(node) = self.node(i) else {
+            return;
+        };
+        let members: Vec<u32> = node
+            .members()
+            .filter_map(|id| index_of(id.addr(), self.n))
+            .collect();
+        self.measure.resync(self.now, i, &members);
+    }
+
+    /// Checks every running node's member count against the tracked view
+    /// and re-reads the views that differ: a safety net, once per sampling
+    /// period, for view changes that came without events. O(N) per period.
+    fn audit(&mut self) {
+        for i in 0..self.n {
+            let Some(node) = self.node(i) else {
+                continue;
+            };
+            let size = node.membership().count() as u32;
+            let (real, tracked) = (node.num_members() as u32, self.measure.tracked_members(i));
+            self.max_view_size = self.max_view_size.max(size);
+            if real != tracked {
+                self.audits_corrected += 1;
+                let what =
+                    format!("audit: view re-read (node holds {real}, events said {tracked})");
+                self.log.record_other(self.now, i, &what);
+                self.resync(i);
+            }
+        }
+    }
+
+    /// Views the audit had to correct (should stay 0: each one is a view
+    /// change the node reported no event for).
+    pub fn audits_corrected(&self) -> u64 {
+        self.audits_corrected
+    }
+
+    /// Force-left nodes that some node reported up again at a covered
+    /// generation, and how many such `MemberUp` events there were.
+    pub fn resurrections(&self) -> (usize, u64) {
+        (self.resurrected.len(), self.resurrection_events)
+    }
+
+    /// The largest number of member records (`membership().count()`, down
+    /// ones included) any running node held, checked once per sampling period.
+    pub fn max_view_size(&self) -> u32 {
+        let now = self
+            .running()
+            .filter_map(|i| self.node(i).map(|n| n.membership().count() as u32))
+            .max()
+            .unwrap_or(0);
+        self.max_view_size.max(now)
+    }
+
+    /// The largest number of member records a live node holds now.
+    pub fn view_size_now(&self) -> u32 {
+        (0..self.n)
+            .filter(|&i| self.measure.is_live(i))
+            .filter_map(|i| self.node(i).map(|n| n.membership().count() as u32))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// How many records live nodes hold of nodes that are not live (crashed
+    /// and not restarted, or force-left): zero once autoclean forgot them all.
+    pub fn records_of_gone(&self) -> u64 {
+        let mut count = 0;
+        for i in (0..self.n).filter(|&i| self.measure.is_live(i)) {
+            if let Some(node) = self.node(i) {
+                count += node
+                    .membership()
+                    .filter_map(|m| index_of(m.id().addr(), self.n))
+                    .filter(|&m| !self.measure.is_live(m))
+                    .count() as u64;
+            }
+        }
+        count
+    }
+
+    /// When some node last reported `NodeCleaned` about node `i`.
+    pub fn last_cleaned(&self, i: u32) -> Option<Time> {
+        self.last_cleaned.get(i as usize).copied().flatten()
+    }
+
+    /// Removes every partition, first counting the records live nodes hold
+    /// of nodes the partition separates them from (see
+    /// [`records_across_at_heal`](Self::records_across_at_heal)).
+    pub fn heal(&mut self) {
+        if self.net.is_partitioned() {
+            let mut count = 0;
+            for i in (0..self.n).filter(|&i| self.measure.is_live(i)) {
+                if let Some(node) = self.node(i) {
+                    count += node
+                        .membership()
+                        .filter_map(|m| index_of(m.id().addr(), self.n))
+                        .filter(|&m| self.net.separated(i, m))
+                        .count() as u64;
+                }
+            }
+            self.records_across_at_heal = Some(count);
+        }
+        self.net.heal();
+    }
+
+    /// At the last heal: how many records live nodes held of nodes on other
+    /// sides (0 when the partition outlasted autoclean and both sides forgot).
+    pub fn records_across_at_heal(&self) -> Option<u64> {
+        self.records_across_at_heal
+    }
+
+    /// Handles every wakeup up to and including `until`, then sets the clock to `until`.
+    pub fn run_until(&mut self, until: Time) {
+        while let Some(Reverse(top)) = self.queue.peek() {
+            if top.at > until {
+                break;
+            }
+            let Some(Reverse(item)) = self.queue.pop() else {
+                break;
+            };
+            if item.at >= self.next_audit {
+                self.audit();
+                self.next_audit = item.at + self.sample_every;
+            }
+            self.measure.sample_until(item.at);
+            self.now = self.now.max(item.at);
+            self.handle(item);
+        }
+        self.measure.sample_until(until);
+        self.now = self.now.max(until);
+    }
+
+    /// Handles wakeups until `done` holds (checked after each) or `until`.
+    /// Returns whether `done` held.
+    pub fn run_while(&mut self, until: Time, mut done: impl FnMut(&World) -> bool) -> bool {
+        loop {
+            if done(self) {
+                return true;
+            }
+            let next = match self.queue.peek() {
+                Some(Reverse(top)) if top.at <= until => top.at,
+                _ => {
+                    self.run_until(until);
+                    return done(self);
+                }
+            };
+            self.run_until(next);
+        }
+    }
+
+    fn handle(&mut self, item: Item) {
+        self.totals.steps += 1;
+        if self.totals.steps.is_multiple_of(8192) {
+            if let Some(p) = self.progress.as_mut() {
+                p(self.now);
+            }
+        }
+        match item.work {
+            Work::Timer(i) => {
+                let slot = &mut self.slots[i as usize];
+                if slot.armed != Some(item.at) {
+                    return; // stale: a newer, earlier entry was pushed
+                }
+                slot.armed = None;
+                let Some(node) = slot.node.as_mut() else {
+                    return;
+                };
+                node.handle_timeout(self.now);
+                self.drain(i);
+            }
+            Work::Discover(i, starts) => {
+                let slot = &mut self.slots[i as usize];
+                if slot.starts != starts {
+                    return; // a round of an instance that crashed
+                }
+                let Some(node) = slot.node.as_mut() else {
+                    return;
+                };
+                node.handle_discovered(self.now, &self.discovery_seeds);
+                let wait = discovery::next_wait(node.num_members());
+                self.drain(i);
+                self.push(self.now + wait, Work::Discover(i, starts));
+            }
+            Work::Deliver { to, from, payload } => {
+                let Some(node) = self.slots[to as usize].node.as_mut() else {
+                    return; // the receiver is down: the datagram is lost
+                };
+                node.handle_datagram(self.now, addr_of(from), &payload);
+                self.drain(to);
+            }
+        }
+    }
+
+    /// Traffic and time totals so far, over every node instance.
+    pub fn totals(&self) -> Totals {
+        let mut t = self.totals;
+        for slot in &self.slots {
+            if let Some(node) = &slot.node {
+                let s = node.stats();
+                t.datagrams_sent += s.datagrams_sent;
+                t.bytes_sent += s.bytes_sent;
+                t.sync_datagrams_sent += s.sync.datagrams_sent;
+                t.sync_bytes_sent += s.sync.bytes_sent;
+                t.datagrams_dropped += s.dropped.total();
+                t.node_seconds += (self.now - slot.started_at).as_secs_f64();
+            }
+        }
+        t
+    }
+
+    /// How many wakeups are queued (datagrams in flight and timer entries).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+}

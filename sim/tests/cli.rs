@@ -1,0 +1,125 @@
+//! The command line: one JSON object with every documented field, a plot,
+//! clear errors for bad input.
+
+use std::process::Command;
+
+fn sim() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rollcall-sim"))
+}
+
+#[test]
+fn run_with_json_prints_exactly_one_object_with_every_documented_field() {
+    let out = sim()
+        .args(["run", "--nodes", "8", "--scenario", "crash", "--seed", "3"])
+        .args(["--duration", "30", "--json", "--check-determinism"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    for key in [
+        "seed",
+        "nodes",
+        "scenario",
+        "converged",
+        "convergence_s",
+        "converged_fraction",
+        "slowest_node_members",
+        "detect_first_s",
+        "detect_all_s",
+        "false_positives",
+        "datagrams_per_node_s",
+        "bytes_per_node_s",
+        "virtual_s",
+        "wall_s",
+        "node_seconds_per_wall_s",
+        "peak_rss_mib",
+        "sync_bytes_per_node_s",
+        "gossip_bytes_per_node_s",
+        "resurrections",
+        "max_view_size",
+        "reproduce",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["seed"], 3);
+    assert_eq!(v["scenario"], "crash");
+    assert_eq!(v["deterministic"], true);
+}
+
+#[test]
+fn plot_writes_an_svg_of_the_convergence_curve() {
+    let dir = std::env::temp_dir().join(format!("rollcall-sim-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c.svg");
+    let out = sim()
+        .args([
+            "run",
+            "--nodes",
+            "6",
+            "--scenario",
+            "crash",
+            "--duration",
+            "20",
+            "--plot",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.starts_with("<svg") || svg.contains("<svg"));
+    assert!(svg.contains("polyline") || svg.contains("path"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_bad_scenario_file_is_a_clear_error_not_a_panic() {
+    let dir = std::env::temp_dir().join(format!("rollcall-sim-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "duration = 10\n[[ops]]\nat = 1\nop = \"crash\"\nnode = 99\n",
+    )
+    .unwrap();
+    let out = sim()
+        .args(["run", "--nodes", "4", "--file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("node 99 does not exist"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let out = sim().args(["run", "--scenario", "nope"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("partition-heal"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_one_seed_sweep_prints_its_verdict() {
+    let out = sim()
+        .args(["sweep", "--nodes", "10"])
+        .env("ROLLCALL_SIM_SEED", "5")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("seed      5: ok"), "{text}");
+    assert!(text.contains("liveness bound"), "{text}");
+}

@@ -1,0 +1,203 @@
+//! Scenario tests: small clusters, bounded in virtual time, fast in debug.
+
+use std::time::Duration;
+
+use rollcall_sim::scenario::{Formation, Op, Plan, TimedOp};
+use rollcall_sim::sweep::liveness_bound;
+use rollcall_sim::{run, NetProfile, RunSpec, Scenario, Tuning};
+
+fn spec(nodes: u32, seed: u64, scenario: Scenario, duration: Option<f64>) -> RunSpec {
+    let cfg = NetProfile::Lan.config(nodes);
+    RunSpec {
+        nodes,
+        seed,
+        profile: NetProfile::Lan,
+        plan: scenario.plan(nodes, seed, duration, 0.1, &cfg),
+        label: scenario.to_string(),
+        reproduce: format!("rollcall-sim run --nodes {nodes} --seed {seed} --scenario {scenario}"),
+        keep_log: false,
+        stop_when_converged: false,
+        tuning: Tuning::default(),
+    }
+}
+
+fn plan(duration: f64, ops: Vec<TimedOp>) -> Plan {
+    Plan {
+        formation: Formation::Converged,
+        seeds: vec![0],
+        duration,
+        ops,
+        autoclean: None,
+    }
+}
+
+fn custom(nodes: u32, seed: u64, plan: Plan) -> RunSpec {
+    RunSpec {
+        nodes,
+        seed,
+        profile: NetProfile::Lan,
+        plan,
+        label: "custom".into(),
+        reproduce: String::new(),
+        keep_log: false,
+        stop_when_converged: false,
+        tuning: Tuning::default(),
+    }
+}
+
+#[test]
+fn a_cluster_of_twenty_forms_with_complete_views() {
+    let out = run(&spec(20, 1, Scenario::Crash, Some(6.0)), None).unwrap();
+    assert!(out.report.formed);
+    assert!(out.report.formation_s < 10.0, "{}", out.report.formation_s);
+}
+
+#[test]
+fn a_crashed_node_is_detected_by_every_live_node() {
+    let out = run(&spec(20, 3, Scenario::Crash, Some(40.0)), None).unwrap();
+    let r = &out.report;
+    assert_eq!(r.crashes.len(), 1);
+    // Piggybacked gossip reaches most nodes within the detection bound but
+    // may miss one; the full-state sync repairs that within its longest
+    // interval.
+    let cfg = NetProfile::Lan.config(20);
+    let sync = cfg
+        .sync
+        .as_ref()
+        .map_or(0.0, |s| s.max_interval.as_secs_f64());
+    let bound = cfg.detection_bound().as_secs_f64() + sync;
+    let all = r
+        .detect_all_s
+        .expect("every live node marks the crashed node down");
+    assert!(
+        all <= bound,
+        "detected by all after {all} s, bound {bound} s"
+    );
+    assert!(r.detect_first_s.unwrap() <= all);
+    assert!(r.converged, "{r}");
+    assert_eq!(r.live_nodes, 19);
+    assert_eq!(r.slowest_node_members, 18);
+    assert_eq!(r.false_positives, 0);
+}
+
+#[test]
+fn nodes_joining_through_one_seed_all_see_each_other() {
+    let out = run(&spec(30, 2, Scenario::Join, Some(40.0)), None).unwrap();
+    assert!(out.report.converged, "{}", out.report);
+    assert_eq!(out.report.slowest_node_members, 29);
+}
+
+#[test]
+fn a_partition_of_two_halves_heals_within_the_bound() {
+    let out = run(&spec(20, 4, Scenario::PartitionHeal, None), None).unwrap();
+    let r = &out.report;
+    let bound = liveness_bound(&NetProfile::Lan.config(20)).as_secs_f64();
+    let after_heal = r.convergence_s.expect("the halves agree again");
+    assert!(
+        after_heal <= bound,
+        "{after_heal} s after heal, bound {bound} s"
+    );
+    assert!(r.network.partitioned > 0);
+}
+
+#[test]
+fn three_equal_sides_heal_within_the_bound() {
+    let out = run(&spec(21, 5, Scenario::Partition3, None), None).unwrap();
+    let bound = liveness_bound(&NetProfile::Lan.config(21)).as_secs_f64();
+    let after_heal = out
+        .report
+        .convergence_s
+        .expect("the three sides agree again");
+    assert!(after_heal <= bound);
+}
+
+#[test]
+fn a_one_way_partition_also_heals() {
+    let p = plan(
+        200.0,
+        vec![
+            TimedOp::new(
+                1.0,
+                Op::Partition {
+                    sides: Some(2),
+                    groups: None,
+                    one_way: true,
+                },
+            ),
+            TimedOp::new(21.0, Op::Heal),
+        ],
+    );
+    let out = run(&custom(16, 6, p), None).unwrap();
+    assert!(out.report.converged, "{}", out.report);
+}
+
+#[test]
+fn a_restarted_node_rejoins_under_a_new_generation() {
+    let p = plan(
+        60.0,
+        vec![
+            TimedOp::new(1.0, Op::Crash { node: 3 }),
+            TimedOp::new(20.0, Op::Restart { node: 3 }),
+        ],
+    );
+    let out = run(&custom(12, 7, p), None).unwrap();
+    let r = &out.report;
+    assert!(r.converged, "{r}");
+    assert_eq!(r.live_nodes, 12);
+    assert_eq!(r.slowest_node_members, 11);
+}
+
+#[test]
+fn churn_settles_once_it_stops() {
+    let out = run(&spec(20, 8, Scenario::Churn, None), None).unwrap();
+    assert!(out.report.converged, "{}", out.report);
+    assert!(out.report.crashes.len() >= 5);
+}
+
+#[test]
+fn crashes_under_ten_percent_loss_are_still_detected() {
+    let out = run(&spec(20, 9, Scenario::Loss, None), None).unwrap();
+    let r = &out.report;
+    assert!(r.network.lost > 0);
+    assert!(r.detect_all_s.is_some(), "{r}");
+    assert!(r.converged, "{r}");
+}
+
+#[test]
+fn a_slow_node_settles_back_into_agreement() {
+    let out = run(&spec(16, 10, Scenario::SlowNode, None), None).unwrap();
+    assert!(out.report.converged, "{}", out.report);
+}
+
+#[test]
+fn the_convergence_curve_is_sampled_every_100_ms_and_reaches_one() {
+    let out = run(&spec(10, 11, Scenario::Crash, Some(30.0)), None).unwrap();
+    let s = &out.samples;
+    assert!(s.len() > 300);
+    let step = s[1].0 - s[0].0;
+    assert!((step - 0.1).abs() < 1e-9);
+    assert_eq!(s.last().unwrap().1, 1.0);
+}
+
+#[test]
+fn a_run_with_a_timeline_past_its_end_is_refused() {
+    let p = plan(5.0, vec![TimedOp::new(6.0, Op::Heal)]);
+    let e = run(&custom(4, 1, p), None).unwrap_err().to_string();
+    assert!(e.contains("after the end"), "{e}");
+    let _ = Duration::ZERO;
+}
+
+#[test]
+fn the_example_scenario_file_runs_and_heals() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/partition-crash-heal.toml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let plan = Plan::from_toml(&text, 30).unwrap();
+    let out = run(&custom(30, 12, plan), None).unwrap();
+    let r = &out.report;
+    assert!(r.converged, "{r}");
+    assert_eq!(r.live_nodes, 30);
+    assert!(r.network.partitioned > 0 && r.network.lost > 0);
+}
