@@ -28,7 +28,7 @@ pub const MAX_NAME_LEN: usize = 255;
 /// A validated node name, `name@host`.
 ///
 /// Cloning is cheap (one reference count): every member of every view holds one.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeName {
     text: Arc<str>,
     at: u16,
@@ -289,6 +289,14 @@ fn canonical_host(host: &str) -> Result<String, NameError> {
         });
     }
     Ok(domain.to_ascii_lowercase())
+}
+
+impl PartialEq for NodeName {
+    /// Keys first: two distinct names almost never share one, so the string
+    /// comparison (foca compares identities in linear scans) is rarely needed.
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key && self.text == other.text
+    }
 }
 
 impl FromStr for NodeName {
