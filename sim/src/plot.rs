@@ -66,7 +66,7 @@ pub fn write_curves(
             .configure_mesh()
             .x_desc("virtual time (s)")
             .y_desc("nodes with a correct view")
-            .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+            .y_label_formatter(&|y: &f64| format!("{:.0}%", y * 100.0))
             .draw()
             .map_err(|e| err(&e))?;
         for (at, label) in marks {

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::name::{NameKey, NodeName};
 
 /// A member's identity: name, gossip address and generation.
-#[derive(Clone, Debug, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Eq, Serialize, Deserialize)]
 pub struct NodeId {
     name: NodeName,
     addr: SocketAddr,
@@ -40,6 +40,15 @@ impl PartialEq for NodeId {
             && self.renewal == other.renewal
             && self.addr == other.addr
             && self.name == other.name
+    }
+}
+
+impl std::hash::Hash for NodeId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.generation.hash(state);
+        self.renewal.hash(state);
+        self.addr.hash(state);
     }
 }
 

@@ -28,7 +28,7 @@ pub const MAX_NAME_LEN: usize = 255;
 /// A validated node name, `name@host`.
 ///
 /// Cloning is cheap (one reference count): every member of every view holds one.
-#[derive(Clone, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct NodeName {
     text: Arc<str>,
     at: u16,
@@ -296,6 +296,13 @@ impl PartialEq for NodeName {
     /// comparison (foca compares identities in linear scans) is rarely needed.
     fn eq(&self, other: &Self) -> bool {
         self.key == other.key && self.text == other.text
+    }
+}
+
+impl std::hash::Hash for NodeName {
+    /// The key alone: equal names have equal keys.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
     }
 }
 

@@ -15,11 +15,27 @@ pub struct UdpTransport {
     stats: TransportStats,
 }
 
+/// The receive buffer the transport asks the kernel for. When a cluster
+/// forms, every new node announces to the same seed at once; the default
+/// buffer (about 200 KiB, a hundred loopback datagrams) overflowed at 200
+/// nodes and the dropped announces waited for a retry. The kernel caps the
+/// request at `net.core.rmem_max`; a refusal is not an error.
+pub const RECV_BUFFER: usize = 4 << 20;
+
 impl UdpTransport {
     /// Binds a UDP socket at `addr` (the caller picks the node's host address
-    /// or the unspecified address, and the gossip port).
+    /// or the unspecified address, and the gossip port), with a receive
+    /// buffer of [`RECV_BUFFER`] where the kernel allows it.
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let socket = UdpSocket::bind(addr).await?;
+        let raw = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )?;
+        let _ = raw.set_recv_buffer_size(RECV_BUFFER);
+        raw.set_nonblocking(true)?;
+        raw.bind(&addr.into())?;
+        let socket = UdpSocket::from_std(raw.into())?;
         let local = socket.local_addr()?;
         Ok(Self {
             socket,
