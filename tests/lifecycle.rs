@@ -9,15 +9,7 @@ use rollcall::core::{Command, Config, Event, NodeName, Time};
 use support::memnet::MemNet;
 
 fn converged(n: usize, config: Config) -> MemNet {
-    let mut net = MemNet::new(n, config);
-    for i in 1..n {
-        net.join(i, 0);
-    }
-    assert!(
-        net.run_until(Duration::from_secs(60), MemNet::converged),
-        "{n} nodes did not converge within 60 virtual seconds"
-    );
-    net
+    MemNet::converged_cluster(n, config)
 }
 
 fn name(i: usize) -> NodeName {

@@ -7,17 +7,8 @@ use std::time::Duration;
 use rollcall::core::Config;
 use support::memnet::MemNet;
 
-/// `n` nodes that all joined node 0 and converged.
 fn converged(n: usize, config: Config) -> MemNet {
-    let mut net = MemNet::new(n, config);
-    for i in 1..n {
-        net.join(i, 0);
-    }
-    assert!(
-        net.run_until(Duration::from_secs(60), MemNet::converged),
-        "{n} nodes did not converge within 60 virtual seconds"
-    );
-    net
+    MemNet::converged_cluster(n, config)
 }
 
 #[test]

@@ -49,6 +49,19 @@ impl MemNet {
         }
     }
 
+    /// `n` nodes that all joined node 0 and converged (within 60 virtual s).
+    pub fn converged_cluster(n: usize, config: Config) -> Self {
+        let mut net = Self::new(n, config);
+        for i in 1..n {
+            net.join(i, 0);
+        }
+        assert!(
+            net.run_until(Duration::from_secs(60), Self::converged),
+            "{n} nodes did not converge within 60 virtual seconds"
+        );
+        net
+    }
+
     fn make(i: usize, generation: u64, config: &Config) -> Node {
         let name = format!("rc{i}@127.0.0.1").parse().unwrap();
         let addr = Self::addr(i);

@@ -230,14 +230,7 @@ impl Node {
 
     /// Takes `id` as down (it is unknown here) and starts its down clock.
     fn hold_down(&mut self, id: &NodeId) {
-        let down = foca::Member::new(id.clone(), 0, foca::State::Down);
-        if self
-            .swim
-            .apply_many(std::iter::once(down), true, &mut self.io)
-            .is_err()
-        {
-            self.io.stats.timer_errors += 1;
-        }
+        self.put_down(id);
         self.down.note(id.name().key(), id.version(), self.io.now);
     }
 

@@ -142,7 +142,7 @@ impl Node {
     }
 
     /// Declares `id` down in foca (and so to the cluster, by gossip).
-    fn put_down(&mut self, id: &NodeId) {
+    pub(super) fn put_down(&mut self, id: &NodeId) {
         let down = foca::Member::new(id.clone(), 0, foca::State::Down);
         if self
             .swim
