@@ -585,7 +585,7 @@ impl World {
             let Some(node) = self.node(i) else {
                 continue;
             };
-            let size = node.membership().count() as u32;
+            let size = node.num_records() as u32;
             let (real, tracked) = (node.num_members() as u32, self.measure.tracked_members(i));
             self.max_view_size = self.max_view_size.max(size);
             if real != tracked {
@@ -615,7 +615,7 @@ impl World {
     pub fn max_view_size(&self) -> u32 {
         let now = self
             .running()
-            .filter_map(|i| self.node(i).map(|n| n.membership().count() as u32))
+            .filter_map(|i| self.node(i).map(|n| n.num_records() as u32))
             .max()
             .unwrap_or(0);
         self.max_view_size.max(now)
@@ -625,7 +625,7 @@ impl World {
     pub fn view_size_now(&self) -> u32 {
         (0..self.n)
             .filter(|&i| self.measure.is_live(i))
-            .filter_map(|i| self.node(i).map(|n| n.membership().count() as u32))
+            .filter_map(|i| self.node(i).map(|n| n.num_records() as u32))
             .max()
             .unwrap_or(0)
     }

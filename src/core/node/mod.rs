@@ -284,11 +284,18 @@ impl Node {
         let alone = self.swim.num_members() == 0;
         if alone || self.config.autoheal {
             let me = self.swim.identity().name().clone();
-            let members: std::collections::BTreeSet<&NodeName> =
-                self.swim.iter_members().map(|m| m.id().name()).collect();
+            // Seeds are few and members many: look each seed up by key.
+            let wanted: std::collections::BTreeSet<_> =
+                seeds.iter().map(|p| p.name.key()).collect();
+            let members: std::collections::BTreeSet<_> = self
+                .swim
+                .iter_members()
+                .map(|m| m.id().name().key())
+                .filter(|k| wanted.contains(k))
+                .collect();
             let targets: Vec<Peer> = seeds
                 .iter()
-                .filter(|p| p.name != me && !members.contains(&p.name))
+                .filter(|p| p.name != me && !members.contains(&p.name.key()))
                 .cloned()
                 .collect();
             if self.announce(targets.iter()).is_err() {
@@ -483,6 +490,13 @@ impl Node {
         self.swim
             .iter_membership_state()
             .filter(move |m| m.id().name().key() != me)
+    }
+
+    /// How many member records this node holds, in constant time: the
+    /// length of [`membership`](Self::membership), plus any earlier identity
+    /// of this node foca still keeps (until the next autoclean sweep).
+    pub fn num_records(&self) -> usize {
+        self.swim.iter_membership_state().len()
     }
 
     /// How many tombstones (departed nodes) this node holds.
