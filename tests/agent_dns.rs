@@ -13,7 +13,7 @@ mod discovery_support;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use common::{logs, names, text, wait_until, AgentProc, Spec, TempDir, BASE_PORT};
+use common::{all_see, logs, names, text, wait_until, AgentProc, Spec, TempDir, BASE_PORT};
 use discovery_support::dnsmasq::{Dnsmasq, Srv};
 
 const ZONE: &str = "rollcall.test";
@@ -30,19 +30,6 @@ fn spec(name: &str, dns_table: String) -> Spec {
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-/// Whether every agent lists exactly `expected` as running.
-fn all_see(agents: &[&AgentProc], expected: &[String]) -> bool {
-    let mut expected = expected.to_vec();
-    expected.sort();
-    agents.iter().all(|a| {
-        a.status().is_some_and(|s| {
-            let mut running = names(&s.running_nodes);
-            running.sort();
-            running == expected
-        })
-    })
 }
 
 #[test]
@@ -174,18 +161,9 @@ fn four_agents_form_a_cluster_from_srv_records_and_a_fifth_joins_when_its_record
 #[test]
 fn a_dns_config_without_a_name_is_refused_at_start_naming_the_key() {
     let dir = TempDir::new("agent_dns_bad");
-    let mut agent = AgentProc::start(
-        dir.path(),
-        &spec(
-            "rc@127.0.10.30",
-            "[cluster.dns]\nrecord_type = \"a\"\n".to_owned(),
-        ),
+    let bad = spec(
+        "rc@127.0.10.30",
+        "[cluster.dns]\nrecord_type = \"a\"\n".to_owned(),
     );
-    let status = agent.wait_exit(Duration::from_secs(10));
-    assert!(
-        status.is_some_and(|s| !s.success()),
-        "the agent did not refuse its config\n{}",
-        agent.log()
-    );
-    assert!(agent.log().contains("cluster.dns.name"), "{}", agent.log());
+    common::assert_refused(dir.path(), &bad, "cluster.dns.name");
 }

@@ -11,7 +11,7 @@ mod discovery_support;
 
 use std::time::Duration;
 
-use common::{logs, names, text, wait_until, AgentProc, Spec, TempDir};
+use common::{all_see, logs, names, text, wait_until, AgentProc, Spec, TempDir};
 use discovery_support::etcd::Etcd;
 
 /// Where the agents' keys live: `/<prefix>/<cluster name>/nodes/`.
@@ -27,18 +27,6 @@ fn spec(name: &str, etcd: &Etcd) -> Spec {
         env: common::fast_discovery(),
         ..Spec::manual(name)
     }
-}
-
-fn all_see(agents: &[&AgentProc], expected: &[String]) -> bool {
-    let mut expected = expected.to_vec();
-    expected.sort();
-    agents.iter().all(|a| {
-        a.status().is_some_and(|s| {
-            let mut running = names(&s.running_nodes);
-            running.sort();
-            running == expected
-        })
-    })
 }
 
 fn keys(etcd: &Etcd) -> Vec<String> {
@@ -131,16 +119,5 @@ fn an_etcd_config_with_a_bad_url_is_refused_at_start_naming_the_key() {
         extra: "[cluster.etcd]\nserver = \"127.0.0.1:2379\"\n".to_owned(),
         ..Spec::manual("rc@127.0.11.30")
     };
-    let mut agent = AgentProc::start(dir.path(), &bad);
-    let status = agent.wait_exit(Duration::from_secs(10));
-    assert!(
-        status.is_some_and(|s| !s.success()),
-        "the agent did not refuse its config\n{}",
-        agent.log()
-    );
-    assert!(
-        agent.log().contains("cluster.etcd.server"),
-        "{}",
-        agent.log()
-    );
+    common::assert_refused(dir.path(), &bad, "cluster.etcd.server");
 }

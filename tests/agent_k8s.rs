@@ -11,7 +11,7 @@ mod discovery_support;
 
 use std::time::Duration;
 
-use common::{logs, names, wait_until, AgentProc, Spec, TempDir};
+use common::{all_see, logs, wait_until, AgentProc, Spec, TempDir};
 use discovery_support::kube_api::{pod, KubeApi, Mode};
 
 fn spec(name: &str, api: &KubeApi) -> Spec {
@@ -25,18 +25,6 @@ fn spec(name: &str, api: &KubeApi) -> Spec {
         env: common::fast_discovery(),
         ..Spec::manual(name)
     }
-}
-
-fn all_see(agents: &[&AgentProc], expected: &[String]) -> bool {
-    let mut expected = expected.to_vec();
-    expected.sort();
-    agents.iter().all(|a| {
-        a.status().is_some_and(|s| {
-            let mut running = names(&s.running_nodes);
-            running.sort();
-            running == expected
-        })
-    })
 }
 
 #[test]
@@ -99,16 +87,5 @@ fn a_k8s_config_without_a_service_name_is_refused_at_start_naming_the_key() {
         extra: "[cluster.k8s]\nnamespace = \"prod\"\n".to_owned(),
         ..Spec::manual("rc@127.0.12.30")
     };
-    let mut agent = AgentProc::start(dir.path(), &bad);
-    let status = agent.wait_exit(Duration::from_secs(10));
-    assert!(
-        status.is_some_and(|s| !s.success()),
-        "the agent did not refuse its config\n{}",
-        agent.log()
-    );
-    assert!(
-        agent.log().contains("cluster.k8s.service_name"),
-        "{}",
-        agent.log()
-    );
+    common::assert_refused(dir.path(), &bad, "cluster.k8s.service_name");
 }

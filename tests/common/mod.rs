@@ -253,6 +253,32 @@ pub fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
 }
 
 /// Names as the status lists them.
+/// Whether every agent lists exactly `expected` as running (any order).
+pub fn all_see(agents: &[&AgentProc], expected: &[String]) -> bool {
+    let mut expected = expected.to_vec();
+    expected.sort();
+    agents.iter().all(|a| {
+        a.status().is_some_and(|s| {
+            let mut running = names(&s.running_nodes);
+            running.sort();
+            running == expected
+        })
+    })
+}
+
+/// Starts an agent whose config is broken and asserts that it exits with an
+/// error within 10 s, naming `key` in its log.
+pub fn assert_refused(root: &Path, spec: &Spec, key: &str) {
+    let mut agent = AgentProc::start(root, spec);
+    let status = agent.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the agent did not refuse its config\n{}",
+        agent.log()
+    );
+    assert!(agent.log().contains(key), "{}", agent.log());
+}
+
 pub fn names(list: &[NodeName]) -> Vec<String> {
     list.iter().map(|n| n.to_string()).collect()
 }

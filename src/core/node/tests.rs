@@ -7,20 +7,23 @@ use crate::core::name::NodeName;
 use crate::core::time::Time;
 use crate::core::wire::{Envelope, Kind};
 use rand::SeedableRng;
+use std::net::SocketAddr;
+
+/// Node `rc{i}@127.0.0.1` on port 4370 + i, alone, seeded by `i`.
+fn node(i: u8) -> Node {
+    let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
+    Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
+}
+
+/// `n` as a join target.
+fn peer(n: &Node) -> Peer {
+    Peer::new(n.identity().name().clone(), n.identity().addr())
+}
 
 mod basics {
     use super::*;
     use crate::core::name::NodeName;
-
-    fn node(i: u8) -> Node {
-        let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
-        Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
-    }
-
-    fn peer(n: &Node) -> Peer {
-        Peer::new(n.identity().name().clone(), n.identity().addr())
-    }
 
     #[test]
     fn a_new_node_is_alone_and_sends_nothing() {
@@ -175,12 +178,7 @@ mod force_leave {
     use super::*;
 
     fn pair() -> (Node, Node) {
-        let mk = |i: u8| {
-            let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
-            let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
-            Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
-        };
-        let (mut a, mut b) = (mk(1), mk(2));
+        let (mut a, mut b) = (node(1), node(2));
         let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
         a.handle_command(Time::ZERO, Command::Join(vec![pb]))
             .unwrap();
@@ -246,12 +244,6 @@ mod sync_merge {
     use super::*;
     use crate::core::sync::{self, SyncMsg, SyncRecord};
     use rand::rngs::StdRng;
-
-    fn node(i: u8) -> Node {
-        let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
-        Node::new(NodeId::new(name, addr, 1), Config::lan(3), [i; 32]).unwrap()
-    }
 
     fn deliver(to: &mut Node, from: &mut Node) {
         while let Some(t) = from.poll_transmit() {
