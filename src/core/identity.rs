@@ -34,12 +34,20 @@ pub struct NodeId {
 }
 
 impl PartialEq for NodeId {
-    /// Cheap fields first: foca compares identities in linear scans.
+    /// Name key, version and address; not the name's text.
+    ///
+    /// foca compares an update's identity with the record its scan found
+    /// (same key) on every update it applies; comparing the texts there
+    /// means reading a string elsewhere in memory, a cache miss per update.
+    /// Two identities equal here but with different names would need two
+    /// names with one 64-bit key (which foca already takes for one node)
+    /// *and* one gossip address and version: two processes cannot listen on
+    /// one address.
     fn eq(&self, other: &Self) -> bool {
-        self.generation == other.generation
+        self.name.key() == other.name.key()
+            && self.generation == other.generation
             && self.renewal == other.renewal
             && self.addr == other.addr
-            && self.name == other.name
     }
 }
 

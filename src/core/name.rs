@@ -12,6 +12,7 @@
 //! `base_port + N`, where `N` is the integer suffix of the name part
 //! (`rc@h` -> `base_port`, `rc1@h` -> `base_port + 1`, `rc12@h` -> `base_port + 12`).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -160,15 +161,19 @@ impl NodeName {
                 input: input.to_owned(),
             });
         }
-        let host = canonical_host(host)?;
-        let text = format!("{name}@{host}");
+        // Names arrive in every gossip update, almost always already in
+        // canonical form: then the input is the text, with no formatting.
+        let text: Arc<str> = match canonical_host(host)? {
+            Cow::Borrowed(_) => Arc::from(input),
+            Cow::Owned(host) => Arc::from(format!("{name}@{host}")),
+        };
         if text.len() > MAX_NAME_LEN {
             return Err(NameError::TooLong { len: text.len() });
         }
         Ok(Self {
             at: name.len() as u16,
             key: NameKey(xxhash_rust::xxh3::xxh3_64(text.as_bytes())),
-            text: text.into(),
+            text,
         })
     }
 
@@ -231,11 +236,12 @@ impl NodeName {
     }
 }
 
-fn canonical_host(host: &str) -> Result<String, NameError> {
+/// The host in canonical form: borrowed when `host` already is.
+fn canonical_host(host: &str) -> Result<Cow<'_, str>, NameError> {
     if let Some(inner) = host.strip_prefix('[') {
         let inner = inner.strip_suffix(']').unwrap_or("");
         return match inner.parse::<std::net::Ipv6Addr>() {
-            Ok(ip) => Ok(ip.to_string()),
+            Ok(ip) => Ok(Cow::Owned(ip.to_string())),
             Err(_) => Err(NameError::BadIp {
                 host: host.to_owned(),
             }),
@@ -243,14 +249,23 @@ fn canonical_host(host: &str) -> Result<String, NameError> {
     }
     if host.contains(':') {
         return match host.parse::<std::net::Ipv6Addr>() {
-            Ok(ip) => Ok(ip.to_string()),
+            Ok(ip) => {
+                let canonical = ip.to_string();
+                Ok(if canonical == host {
+                    Cow::Borrowed(host)
+                } else {
+                    Cow::Owned(canonical)
+                })
+            }
             Err(_) => Err(NameError::BadIp {
                 host: host.to_owned(),
             }),
         };
     }
-    if let Ok(ip) = host.parse::<std::net::Ipv4Addr>() {
-        return Ok(ip.to_string());
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        // std accepts only the canonical dotted-decimal form (four octets,
+        // no leading zeros), so the text is already canonical.
+        return Ok(Cow::Borrowed(host));
     }
     let domain = host.strip_suffix('.').unwrap_or(host);
     let bad = |reason| NameError::BadDomain {
@@ -288,7 +303,10 @@ fn canonical_host(host: &str) -> Result<String, NameError> {
             host: host.to_owned(),
         });
     }
-    Ok(domain.to_ascii_lowercase())
+    if domain.len() == host.len() && !domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Ok(Cow::Borrowed(host));
+    }
+    Ok(Cow::Owned(domain.to_ascii_lowercase()))
 }
 
 impl PartialEq for NodeName {
@@ -359,6 +377,20 @@ mod tests {
         assert_eq!(n.host_str(), "127.0.0.1");
         assert_eq!(n.host(), Host::Ip("127.0.0.1".parse().unwrap()));
         assert_eq!(n.to_string(), "rc1@127.0.0.1");
+    }
+
+    #[test]
+    fn a_name_already_in_canonical_form_is_kept_as_given() {
+        for text in [
+            "rc@10.0.0.1",
+            "rc7@::1",
+            "emqx@node1.cluster.local",
+            "a_b-c@0.0.0.0",
+        ] {
+            let n: NodeName = text.parse().unwrap();
+            assert_eq!(n.as_str(), text);
+            assert_eq!(n, NodeName::parse(n.as_str()).unwrap());
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The node's side of full-state sync (the protocol is in [`crate::core::sync`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -210,10 +210,9 @@ impl Node {
         if self.left {
             return; // one of those tombstones was this node's own
         }
-        let known: BTreeMap<NameKey, (u64, u32)> = self
-            .records()
-            .map(|m| (m.id().name().key(), m.id().version()))
-            .collect();
+        // Only down records need the versions this node holds: build that
+        // map once, and only when one arrives (a joiner's sync has none).
+        let mut known: Option<HashMap<NameKey, (u64, u32)>> = None;
         let mut downs = Vec::new();
         let apply: Vec<_> = records
             .into_iter()
@@ -224,6 +223,11 @@ impl Node {
                 }
                 let id = r.member.id();
                 let key = id.name().key();
+                let known = known.get_or_insert_with(|| {
+                    self.records()
+                        .map(|m| (m.id().name().key(), m.id().version()))
+                        .collect()
+                });
                 match known.get(&key) {
                     // A record older than autoclean is never taken from a
                     // peer that has not forgotten it yet.
