@@ -25,6 +25,7 @@
 //! A gossip datagram carries no side, so it only makes this node send its
 //! summary. Summaries are rate-limited to one per peer per second.
 
+use crate::core::NodeName;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -66,6 +67,10 @@ pub(super) struct HealState {
     nudged: BTreeMap<NameKey, Time>,
     /// When each removed node was last told so.
     pub noticed: BTreeMap<NameKey, Time>,
+    /// The lowest name among the active members and this node, while known.
+    /// Every sync summary carries it; finding it compares every member's
+    /// name, so it is kept up to date from foca's notifications instead.
+    pub lowest: Option<NodeName>,
 }
 
 impl HealState {
@@ -138,17 +143,39 @@ impl Node {
     }
 
     /// This node's side: itself and its active members.
-    pub(super) fn side(&self) -> Side {
-        let me = self.swim.identity().name();
-        let lowest = self
-            .swim
-            .iter_members()
-            .map(|m| m.id().name())
-            .fold(me, |lo, n| if n < lo { n } else { lo })
-            .clone();
+    pub(super) fn side(&mut self) -> Side {
+        let lowest = match &self.heal.lowest {
+            Some(lowest) => {
+                debug_assert_eq!(lowest, &self.lowest_name(), "stale lowest name");
+                lowest.clone()
+            }
+            None => {
+                let lowest = self.lowest_name();
+                self.heal.lowest = Some(lowest.clone());
+                lowest
+            }
+        };
         Side {
             size: u32::try_from(self.swim.num_members() + 1).unwrap_or(u32::MAX),
             lowest,
+        }
+    }
+
+    fn lowest_name(&self) -> NodeName {
+        let me = self.swim.identity().name();
+        self.swim
+            .iter_members()
+            .map(|m| m.id().name())
+            .fold(me, |lo, n| if n < lo { n } else { lo })
+            .clone()
+    }
+
+    /// Keeps the lowest name current: a member came up or went down.
+    pub(super) fn track_lowest(&mut self, name: &NodeName, up: bool) {
+        match &self.heal.lowest {
+            Some(lo) if up && name < lo => self.heal.lowest = Some(name.clone()),
+            Some(lo) if !up && name == lo => self.heal.lowest = None,
+            _ => {}
         }
     }
 

@@ -52,6 +52,24 @@ impl Io {
         }
     }
 
+    /// Gives back the room a burst left in the drained queues.
+    ///
+    /// Restoring or syncing a whole view reports one event per member; a
+    /// queue keeps its largest size once drained, and in a cluster of N
+    /// nodes that is N records' worth per node, held for nothing.
+    pub fn trim(&mut self) {
+        const KEEP: usize = 64;
+        if self.notes.is_empty() && self.notes.capacity() > KEEP {
+            self.notes.shrink_to(KEEP);
+        }
+        if self.events.is_empty() && self.events.capacity() > KEEP {
+            self.events.shrink_to(KEEP);
+        }
+        if self.transmits.is_empty() && self.transmits.capacity() > KEEP {
+            self.transmits.shrink_to(KEEP);
+        }
+    }
+
     /// Seals `body` as `kind` and queues it for `to`.
     pub fn send(&mut self, kind: Kind, to: SocketAddr, body: &[u8]) {
         let payload = self.envelope.seal(kind, body, &mut self.nonce_rng);

@@ -382,6 +382,7 @@ impl Node {
         );
         // The old instance's timers carry tokens the new one may reuse.
         self.io.timers.retain(|w| !matches!(w, Wake::Swim(_)));
+        self.heal.lowest = None;
     }
 
     /// Stops gossiping: no timers, no sync.
@@ -422,10 +423,12 @@ impl Node {
                         self.bury(&id);
                     } else {
                         self.came_back(&id);
+                        self.track_lowest(id.name(), true);
                         self.io.events.push_back(Event::MemberUp(id));
                     }
                 }
                 OwnedNotification::MemberDown(id) => {
+                    self.track_lowest(id.name(), false);
                     if !self.tombstones.covers(&id) {
                         self.down.note(id.name().key(), id.version(), self.io.now);
                         self.io.events.push_back(Event::MemberDown(id));
@@ -449,12 +452,20 @@ impl Node {
 
     /// The next datagram to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.io.transmits.pop_front()
+        let next = self.io.transmits.pop_front();
+        if next.is_none() {
+            self.io.trim();
+        }
+        next
     }
 
     /// The next event to report, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.io.events.pop_front()
+        let next = self.io.events.pop_front();
+        if next.is_none() {
+            self.io.trim();
+        }
+        next
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever.
