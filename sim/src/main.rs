@@ -204,7 +204,8 @@ struct BenchArgs {
     /// Write the results into this Markdown file's `## Simulator` section.
     #[arg(long)]
     write: Option<PathBuf>,
-    /// Leave out the slow runs (2,000-node crash, 3,000-node storm and its floor).
+    /// Leave out the slow runs (2,000-node crash, 3,000-node storm and its
+    /// floor, 10,000-node crash).
     #[arg(long)]
     quick: bool,
 }
