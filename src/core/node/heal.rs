@@ -25,7 +25,6 @@
 //! A gossip datagram carries no side, so it only makes this node send its
 //! summary. Summaries are rate-limited to one per peer per second.
 
-use crate::core::NodeName;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ use crate::core::autoclean::DownClock;
 use crate::core::autoheal::{decide, Side, Verdict};
 use crate::core::event::Event;
 use crate::core::identity::NodeId;
-use crate::core::name::NameKey;
+use crate::core::name::{NameKey, NodeName};
 use crate::core::sync::SyncMsg;
 use crate::core::time::Time;
 use crate::core::tombstone::Tombstones;
