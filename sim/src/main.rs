@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rollcall_sim::run::Progress;
 use rollcall_sim::scenario::Formation;
-use rollcall_sim::{bench, plot, run, seeds, sweep, NetProfile, Plan, RunSpec, Scenario, Tuning};
+use rollcall_sim::{
+    bench, plot, run, seeds, sweep, NetProfile, Plan, RunReport, RunSpec, Scenario, Tuning,
+};
 
 #[derive(Parser)]
 #[command(
@@ -337,6 +339,23 @@ fn progress_bar() -> Option<(ProgressBar, Progress)> {
     Some((bar, progress))
 }
 
+/// A plot's title: what ran.
+fn plot_title(spec: &RunSpec) -> String {
+    format!(
+        "rollcall-sim: {} nodes, {}, {} profile, seed {}",
+        spec.nodes, spec.label, spec.profile, spec.seed
+    )
+}
+
+/// A plot's marks: the run's timeline of operations.
+fn plot_marks(report: &RunReport) -> Vec<(f64, String)> {
+    report
+        .timeline
+        .iter()
+        .map(|m| (m.at_s, m.what.clone()))
+        .collect()
+}
+
 /// `run --compare-sync`: the same seed with sync on and off, both reported,
 /// both curves on one plot.
 fn cmd_compare_sync(args: RunArgs) -> Result<ExitCode> {
@@ -351,24 +370,14 @@ fn cmd_compare_sync(args: RunArgs) -> Result<ExitCode> {
     let a = run(&on, None)?;
     let b = run(&off, None)?;
     if let Some(path) = &args.plot {
-        let marks: Vec<(f64, String)> = a
-            .report
-            .timeline
-            .iter()
-            .map(|m| (m.at_s, m.what.clone()))
-            .collect();
-        let title = format!(
-            "rollcall-sim: {} nodes, {}, {} profile, seed {}: sync on vs off",
-            on.nodes, on.label, on.profile, on.seed
-        );
         plot::write_curves(
             path,
-            &title,
+            &format!("{}: sync on vs off", plot_title(&on)),
             &[
                 ("sync on", &a.samples),
                 ("sync off (--no-sync)", &b.samples),
             ],
-            &marks,
+            &plot_marks(&a.report),
         )?;
     }
     if args.json {
@@ -394,17 +403,12 @@ fn cmd_run(args: RunArgs) -> Result<ExitCode> {
         b.finish_and_clear();
     }
     if let Some(path) = &args.plot {
-        let marks: Vec<(f64, String)> = out
-            .report
-            .timeline
-            .iter()
-            .map(|m| (m.at_s, m.what.clone()))
-            .collect();
-        let title = format!(
-            "rollcall-sim: {} nodes, {}, {} profile, seed {}",
-            spec.nodes, spec.label, spec.profile, spec.seed
-        );
-        plot::write_svg(path, &title, &out.samples, &marks)?;
+        plot::write_svg(
+            path,
+            &plot_title(&spec),
+            &out.samples,
+            &plot_marks(&out.report),
+        )?;
     }
     if let (Some(path), Some(log)) = (&args.event_log, &out.log) {
         std::fs::write(path, log).with_context(|| format!("writing {}", path.display()))?;
