@@ -92,14 +92,15 @@ impl Transport for UdpTransport {
 mod tests {
     use super::*;
 
+    /// Two transports on loopback, each on a port of its own.
+    async fn pair() -> (UdpTransport, UdpTransport) {
+        let bind = || UdpTransport::bind("127.0.0.1:0".parse().unwrap());
+        (bind().await.unwrap(), bind().await.unwrap())
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_datagram_larger_than_the_buffer_allows_is_counted_and_skipped() {
-        let mut a = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let mut b = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let (mut a, mut b) = pair().await;
         let to = a.local_addr();
         b.send(to, &[7; 600]).await;
         b.send(to, &[8; 100]).await;
@@ -115,12 +116,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_datagram_of_exactly_the_limit_is_delivered() {
-        let mut a = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        let mut b = UdpTransport::bind("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let (mut a, mut b) = pair().await;
         b.send(a.local_addr(), &[1; 512]).await;
         let mut buf = vec![0; 513];
         assert_eq!(a.recv(&mut buf).await.0, 512);
