@@ -13,7 +13,9 @@ mod discovery_support;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use common::{all_see, logs, names, text, wait_until, AgentProc, Spec, TempDir, BASE_PORT};
+use common::{
+    all_see, assert_all_see, logs, names, text, wait_until, AgentProc, Spec, TempDir, BASE_PORT,
+};
 use discovery_support::dnsmasq::{Dnsmasq, Srv};
 
 const ZONE: &str = "rollcall.test";
@@ -47,14 +49,12 @@ fn four_agents_form_a_cluster_from_a_records_and_a_fifth_joins_when_its_record_a
         .iter()
         .map(|n| AgentProc::start(dir.path(), &spec(n, table.clone())))
         .collect();
-    let formed = wait_until(Duration::from_secs(20), || {
-        all_see(&agents.iter().collect::<Vec<_>>(), &nodes)
-    });
-    assert!(
-        formed,
-        "the four agents did not find each other through A records\n{}\ndnsmasq:\n{}",
-        logs(&agents.iter().collect::<Vec<_>>()),
-        dns.log()
+    assert_all_see(
+        &agents,
+        &nodes,
+        Duration::from_secs(20),
+        "the four agents did not find each other through A records",
+        || format!("dnsmasq:\n{}", dns.log()),
     );
 
     // A record added while the cluster runs brings a fifth node in.
@@ -64,13 +64,12 @@ fn four_agents_form_a_cluster_from_a_records_and_a_fifth_joins_when_its_record_a
         dir.path(),
         &spec("rc@127.0.10.6", table.clone()),
     ));
-    let five = wait_until(Duration::from_secs(20), || {
-        all_see(&agents.iter().collect::<Vec<_>>(), &nodes)
-    });
-    assert!(
-        five,
-        "the fifth node did not come in\n{}",
-        logs(&agents.iter().collect::<Vec<_>>())
+    assert_all_see(
+        &agents,
+        &nodes,
+        Duration::from_secs(20),
+        "the fifth node did not come in",
+        String::new,
     );
 
     // `cluster leave`: the node drops out and stays out, although its A
@@ -96,13 +95,12 @@ fn four_agents_form_a_cluster_from_a_records_and_a_fifth_joins_when_its_record_a
     let out = agents[0].ctl(&["cluster", "join", "rc@127.0.10.3"]);
     assert!(out.status.success(), "join failed: {}", text(&out));
     nodes.push(leaver);
-    let back = wait_until(Duration::from_secs(20), || {
-        all_see(&agents.iter().collect::<Vec<_>>(), &nodes)
-    });
-    assert!(
-        back,
-        "the node did not come back after join\n{}",
-        logs(&agents.iter().collect::<Vec<_>>())
+    assert_all_see(
+        &agents,
+        &nodes,
+        Duration::from_secs(20),
+        "the node did not come back after join",
+        String::new,
     );
 }
 
@@ -132,14 +130,12 @@ fn four_agents_form_a_cluster_from_srv_records_and_a_fifth_joins_when_its_record
     };
     let mut nodes: Vec<String> = (1..=4).map(|i| format!("rc@{}", host(i))).collect();
     let mut agents: Vec<AgentProc> = (1..=4).map(agent).collect();
-    let formed = wait_until(Duration::from_secs(20), || {
-        all_see(&agents.iter().collect::<Vec<_>>(), &nodes)
-    });
-    assert!(
-        formed,
-        "the four agents did not find each other through SRV records\n{}\ndnsmasq:\n{}",
-        logs(&agents.iter().collect::<Vec<_>>()),
-        dns.log()
+    assert_all_see(
+        &agents,
+        &nodes,
+        Duration::from_secs(20),
+        "the four agents did not find each other through SRV records",
+        || format!("dnsmasq:\n{}", dns.log()),
     );
 
     // A fifth SRV record (and its target's address) brings a fifth node in.
@@ -147,14 +143,12 @@ fn four_agents_form_a_cluster_from_srv_records_and_a_fifth_joins_when_its_record
     dns.add_srv(srv(5));
     nodes.push(format!("rc@{}", host(5)));
     agents.push(agent(5));
-    let five = wait_until(Duration::from_secs(20), || {
-        all_see(&agents.iter().collect::<Vec<_>>(), &nodes)
-    });
-    assert!(
-        five,
-        "the fifth node did not come in\n{}\ndnsmasq:\n{}",
-        logs(&agents.iter().collect::<Vec<_>>()),
-        dns.log()
+    assert_all_see(
+        &agents,
+        &nodes,
+        Duration::from_secs(20),
+        "the fifth node did not come in",
+        || format!("dnsmasq:\n{}", dns.log()),
     );
 }
 

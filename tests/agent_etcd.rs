@@ -11,7 +11,7 @@ mod discovery_support;
 
 use std::time::Duration;
 
-use common::{all_see, logs, names, text, wait_until, AgentProc, Spec, TempDir};
+use common::{all_see, assert_all_see, logs, names, text, wait_until, AgentProc, Spec, TempDir};
 use discovery_support::etcd::Etcd;
 
 /// Where the agents' keys live: `/<prefix>/<cluster name>/nodes/`.
@@ -46,24 +46,25 @@ fn agents_cluster_through_etcd_and_crashed_or_departed_nodes_lose_their_keys() {
         .map(|n| AgentProc::start(dir.path(), &spec(n, &etcd)))
         .collect();
     let all = |a: &[AgentProc]| logs(&a.iter().collect::<Vec<_>>());
-    let formed = wait_until(Duration::from_secs(20), || {
-        all_see(&agents.iter().collect::<Vec<_>>(), &nodes)
-    });
-    assert!(
-        formed,
-        "the four agents did not find each other through etcd\n{}\netcd:\n{}",
-        all(&agents),
-        etcd.log()
+    assert_all_see(
+        &agents,
+        &nodes,
+        Duration::from_secs(20),
+        "the four agents did not find each other through etcd",
+        || format!("etcd:\n{}", etcd.log()),
     );
     assert_eq!(keys(&etcd), nodes, "etcd keys");
 
     // A fifth node registers and comes in.
     nodes.push("rc@127.0.11.6".to_owned());
     agents.push(AgentProc::start(dir.path(), &spec("rc@127.0.11.6", &etcd)));
-    let five = wait_until(Duration::from_secs(20), || {
-        all_see(&agents.iter().collect::<Vec<_>>(), &nodes)
-    });
-    assert!(five, "the fifth node did not come in\n{}", all(&agents));
+    assert_all_see(
+        &agents,
+        &nodes,
+        Duration::from_secs(20),
+        "the fifth node did not come in",
+        String::new,
+    );
 
     // SIGKILL: the key outlives the node only as long as its lease (3 s).
     let dead = nodes.remove(4);

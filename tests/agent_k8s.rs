@@ -11,7 +11,7 @@ mod discovery_support;
 
 use std::time::Duration;
 
-use common::{all_see, logs, wait_until, AgentProc, Spec, TempDir};
+use common::{assert_all_see, wait_until, AgentProc, Spec, TempDir};
 use discovery_support::kube_api::{pod, KubeApi, Mode};
 
 fn spec(name: &str, api: &KubeApi) -> Spec {
@@ -38,26 +38,23 @@ fn four_agents_cluster_through_endpoint_slices_and_a_fifth_joins_when_its_endpoi
         .iter()
         .map(|n| AgentProc::start(dir.path(), &spec(n, &api)))
         .collect();
-    let formed = wait_until(Duration::from_secs(20), || {
-        all_see(&agents.iter().collect::<Vec<_>>(), &nodes)
-    });
-    assert!(
-        formed,
-        "the four agents did not find each other through EndpointSlices\n{}\nrequests: {:?}",
-        logs(&agents.iter().collect::<Vec<_>>()),
-        api.requests()
+    assert_all_see(
+        &agents,
+        &nodes,
+        Duration::from_secs(20),
+        "the four agents did not find each other through EndpointSlices",
+        || format!("requests: {:?}", api.requests()),
     );
 
     api.add_pod(pod("127.0.12.6", 4));
     nodes.push("rc@127.0.12.6".to_owned());
     agents.push(AgentProc::start(dir.path(), &spec("rc@127.0.12.6", &api)));
-    let five = wait_until(Duration::from_secs(20), || {
-        all_see(&agents.iter().collect::<Vec<_>>(), &nodes)
-    });
-    assert!(
-        five,
-        "the fifth node did not come in\n{}",
-        logs(&agents.iter().collect::<Vec<_>>())
+    assert_all_see(
+        &agents,
+        &nodes,
+        Duration::from_secs(20),
+        "the fifth node did not come in",
+        String::new,
     );
 }
 

@@ -266,6 +266,22 @@ pub fn all_see(agents: &[&AgentProc], expected: &[String]) -> bool {
     })
 }
 
+/// Waits up to `within` until every agent lists exactly `expected` as running;
+/// otherwise panics with `what`, every agent's log and `context()` (the
+/// discovery service's own log or requests).
+pub fn assert_all_see(
+    agents: &[AgentProc],
+    expected: &[String],
+    within: Duration,
+    what: &str,
+    context: impl FnOnce() -> String,
+) {
+    let agents: Vec<&AgentProc> = agents.iter().collect();
+    if !wait_until(within, || all_see(&agents, expected)) {
+        panic!("{what}\n{}\n{}", logs(&agents), context());
+    }
+}
+
 /// Starts an agent whose config is broken and asserts that it exits with an
 /// error within 10 s, naming `key` in its log.
 pub fn assert_refused(root: &Path, spec: &Spec, key: &str) {
