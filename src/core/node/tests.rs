@@ -21,6 +21,17 @@ fn peer(n: &Node) -> Peer {
     Peer::new(n.identity().name().clone(), n.identity().addr())
 }
 
+/// Nodes 1 and 2 after 1 joined 2 and 2 took its announce: 2 knows 1, and
+/// what 2 answered (and 1's sync summary) is still queued.
+fn announced() -> (Node, Node) {
+    let (mut a, mut b) = (node(1), node(2));
+    a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+        .unwrap();
+    let t = a.poll_transmit().unwrap();
+    b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+    (a, b)
+}
+
 mod basics {
     use super::*;
     use crate::core::name::NodeName;
@@ -60,12 +71,7 @@ mod basics {
 
     #[test]
     fn two_nodes_see_each_other_after_one_exchange() {
-        let (mut a, mut b) = (node(1), node(2));
-        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
-            .unwrap();
-        let from_a = a.identity().addr();
-        let t = a.poll_transmit().unwrap();
-        b.handle_datagram(Time::ZERO, from_a, &t.payload);
+        let (mut a, mut b) = announced();
         assert_eq!(b.poll_event(), Some(Event::MemberUp(a.identity().clone())));
         let reply = b.poll_transmit().unwrap();
         a.handle_datagram(Time::ZERO, b.identity().addr(), &reply.payload);
@@ -101,11 +107,9 @@ mod basics {
 
     #[test]
     fn after_leave_the_node_refuses_commands_and_drops_datagrams() {
-        let (mut a, mut b) = (node(1), node(2));
-        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
-            .unwrap();
+        let (mut a, mut b) = announced();
+        // The sync summary that followed a's announce.
         let t = a.poll_transmit().unwrap();
-        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
         b.handle_command(Time::ZERO, Command::Leave).unwrap();
         assert!(b.has_left());
         assert_eq!(b.poll_timeout(), None);
@@ -126,11 +130,7 @@ mod basics {
 
     #[test]
     fn join_after_leave_rejoins_with_a_renewed_identity_and_an_empty_view() {
-        let (mut a, mut b) = (node(1), node(2));
-        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
-            .unwrap();
-        let t = a.poll_transmit().unwrap();
-        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        let (a, mut b) = announced();
         b.handle_command(Time::ZERO, Command::Leave).unwrap();
         while b.poll_transmit().is_some() {}
         let before = b.identity().generation();
@@ -144,11 +144,7 @@ mod basics {
 
     #[test]
     fn join_while_in_a_cluster_is_refused() {
-        let (mut a, mut b) = (node(1), node(2));
-        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
-            .unwrap();
-        let t = a.poll_transmit().unwrap();
-        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
+        let (_a, mut b) = announced();
         let c = node(3);
         assert_eq!(
             b.handle_command(Time::ZERO, Command::Join(vec![peer(&c)])),
@@ -158,12 +154,8 @@ mod basics {
 
     #[test]
     fn discovered_seeds_are_announced_to_unless_already_members() {
-        let (mut a, mut b) = (node(1), node(2));
+        let (a, mut b) = announced();
         let c = node(3);
-        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
-            .unwrap();
-        let t = a.poll_transmit().unwrap();
-        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
         while b.poll_transmit().is_some() {}
         b.handle_discovered(Time::ZERO, &[peer(&a), peer(&b), peer(&c)]);
         let sent: Vec<_> = std::iter::from_fn(|| b.poll_transmit())
@@ -177,19 +169,9 @@ mod basics {
 mod force_leave {
     use super::*;
 
-    fn pair() -> (Node, Node) {
-        let (mut a, mut b) = (node(1), node(2));
-        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
-        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
-            .unwrap();
-        let t = a.poll_transmit().unwrap();
-        b.handle_datagram(Time::ZERO, a.identity().addr(), &t.payload);
-        (a, b)
-    }
-
     #[test]
     fn force_leave_removes_a_member_from_both_lists() {
-        let (a, mut b) = pair();
+        let (a, mut b) = announced();
         assert_eq!(b.status().running_nodes.len(), 2);
         b.handle_command(Time::ZERO, Command::ForceLeave(a.identity().name().clone()))
             .unwrap();
@@ -206,7 +188,7 @@ mod force_leave {
 
     #[test]
     fn a_force_left_node_learns_it_was_removed_and_stops() {
-        let (mut a, mut b) = pair();
+        let (mut a, mut b) = announced();
         b.handle_command(Time::ZERO, Command::ForceLeave(a.identity().name().clone()))
             .unwrap();
         while let Some(t) = b.poll_transmit() {
@@ -225,7 +207,7 @@ mod force_leave {
 
     #[test]
     fn force_leave_of_an_unknown_node_or_of_oneself_is_refused() {
-        let (_a, mut b) = pair();
+        let (_a, mut b) = announced();
         let stranger: NodeName = "nobody@127.0.0.9".parse().unwrap();
         assert_eq!(
             b.handle_command(Time::ZERO, Command::ForceLeave(stranger.clone())),
@@ -253,6 +235,16 @@ mod sync_merge {
         }
     }
 
+    /// Nodes 1 and 2 after 1's join and both answers: each knows the other.
+    fn acquainted() -> (Node, Node) {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        deliver(&mut b, &mut a);
+        deliver(&mut a, &mut b);
+        (a, b)
+    }
+
     /// Seals `members` as a sync `Members` message from `from`.
     fn members_from(from: &Node, members: Vec<sync::Record>) -> Vec<u8> {
         let msg = SyncMsg::Members {
@@ -276,12 +268,7 @@ mod sync_merge {
 
     /// a knows b; b is then held down by a (force-left).
     fn a_holds_b_down() -> (Node, Node) {
-        let (mut a, mut b) = (node(1), node(2));
-        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
-        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
-            .unwrap();
-        deliver(&mut b, &mut a);
-        deliver(&mut a, &mut b);
+        let (mut a, b) = acquainted();
         assert_eq!(a.num_members(), 1);
         let c = node(3);
         let down = foca::Member::new(b.identity().clone(), 0, foca::State::Down);
@@ -296,12 +283,7 @@ mod sync_merge {
 
     #[test]
     fn a_force_left_member_stays_out_through_any_renewal_but_not_a_new_generation() {
-        let (mut a, mut b) = (node(1), node(2));
-        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
-        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
-            .unwrap();
-        deliver(&mut b, &mut a);
-        deliver(&mut a, &mut b);
+        let (mut a, b) = acquainted();
         a.handle_command(Time::ZERO, Command::ForceLeave(b.identity().name().clone()))
             .unwrap();
         let c = node(3);
@@ -354,12 +336,7 @@ mod sync_merge {
 
     #[test]
     fn a_sync_record_older_than_the_one_held_is_ignored() {
-        let (mut a, mut b) = (node(1), node(2));
-        let pb = Peer::new(b.identity().name().clone(), b.identity().addr());
-        a.handle_command(Time::ZERO, Command::Join(vec![pb]))
-            .unwrap();
-        deliver(&mut b, &mut a);
-        deliver(&mut a, &mut b);
+        let (mut a, b) = acquainted();
         let c = node(3);
         let old = NodeId::new(b.identity().name().clone(), b.identity().addr(), 0);
         let down_old = foca::Member::new(old, 0, foca::State::Down);
