@@ -193,15 +193,7 @@ impl AgentProc {
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -{signal} failed");
-        let end = Instant::now() + within;
-        while Instant::now() < end {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        self.wait_exit(within)
     }
 
     /// What the agent logged so far (stderr).
