@@ -152,15 +152,8 @@ struct SeedsArgs {
     /// autoclean, churn (any built-in except join).
     #[arg(long)]
     scenario: Scenario,
-    /// How many seeds (1..=K from --first-seed).
-    #[arg(long, default_value_t = 20, env = "ROLLCALL_SIM_SEEDS")]
-    seeds: u64,
-    /// The first seed of the range.
-    #[arg(long, default_value_t = 1)]
-    first_seed: u64,
-    /// Run only this seed.
-    #[arg(long, env = "ROLLCALL_SIM_SEED")]
-    seed: Option<u64>,
+    #[command(flatten)]
+    range: SeedRange,
     /// Nodes per run.
     #[arg(long, default_value_t = 20)]
     nodes: u32,
@@ -175,9 +168,10 @@ struct SeedsArgs {
     json: bool,
 }
 
+/// The seeds `sweep` and `seeds` run: a range, or one seed.
 #[derive(Args, Clone)]
-struct SweepArgs {
-    /// How many seeds (overridden by ROLLCALL_SIM_SEEDS).
+struct SeedRange {
+    /// How many seeds, from --first-seed (ROLLCALL_SIM_SEEDS).
     #[arg(long, default_value_t = 20, env = "ROLLCALL_SIM_SEEDS")]
     seeds: u64,
     /// The first seed of the range.
@@ -186,6 +180,21 @@ struct SweepArgs {
     /// Run only this seed (ROLLCALL_SIM_SEED).
     #[arg(long, env = "ROLLCALL_SIM_SEED")]
     seed: Option<u64>,
+}
+
+impl SeedRange {
+    fn list(&self) -> Vec<u64> {
+        match self.seed {
+            Some(s) => vec![s],
+            None => (self.first_seed..self.first_seed.saturating_add(self.seeds)).collect(),
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+struct SweepArgs {
+    #[command(flatten)]
+    range: SeedRange,
     /// Nodes per run.
     #[arg(long, default_value_t = 30)]
     nodes: u32,
@@ -447,10 +456,7 @@ fn cmd_run(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn cmd_sweep(args: SweepArgs) -> Result<ExitCode> {
-    let seeds: Vec<u64> = match args.seed {
-        Some(s) => vec![s],
-        None => (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect(),
-    };
+    let seeds = args.range.list();
     let config = args.profile.config(args.nodes.max(1));
     let bound = sweep::liveness_bound(&config);
     if !args.json {
@@ -526,10 +532,7 @@ fn cmd_seeds(args: SeedsArgs) -> Result<ExitCode> {
     if args.scenario == Scenario::Join {
         bail!("seeds checks formed scenarios; join has no fault to agree after");
     }
-    let list: Vec<u64> = match args.seed {
-        Some(s) => vec![s],
-        None => (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect(),
-    };
+    let list = args.range.list();
     let tuning = if args.no_sync {
         Tuning::without_sync()
     } else {
