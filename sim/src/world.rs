@@ -536,8 +536,11 @@ impl World {
                 }
             }
             Event::MemberRenewed { new, .. } => {
+                // The member is active under its new identity (a restart,
+                // or a former side-mate back after a lost partition).
                 if let Some(m) = idx(new) {
                     self.log.record(now, i, Entry::Renewed, m, new.generation());
+                    self.measure.member_up(now, i, m);
                 }
             }
             Event::Joined => self.log.record(now, i, Entry::Joined, i, 0),

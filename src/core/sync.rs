@@ -117,6 +117,26 @@ pub enum SyncMsg {
         /// The departure.
         tombstone: Tombstone,
     },
+    /// Sent by a node whose side lost autoheal's decision to its side-mates:
+    /// rejoin `winner` too, now (see ALGORITHM.md, "Autoheal").
+    Follow {
+        /// The sender, as its side-mates know it (before it renewed).
+        from: NodeId,
+        /// The node of the winning side the sender rejoins.
+        winner: NodeId,
+        /// The winning side, as the winner's summary gave it.
+        side: Side,
+    },
+    /// The sender suspects the receiver: refute now (see
+    /// `node/suspicion.rs`).
+    Suspected {
+        /// The sender.
+        from: NodeId,
+        /// The identity the sender suspects.
+        you: NodeId,
+        /// The incarnation it suspects.
+        incarnation: u16,
+    },
 }
 
 impl SyncMsg {
@@ -126,7 +146,9 @@ impl SyncMsg {
             SyncMsg::Summary { from, .. }
             | SyncMsg::Digest { from, .. }
             | SyncMsg::Members { from, .. }
-            | SyncMsg::Notice { from, .. } => from,
+            | SyncMsg::Notice { from, .. }
+            | SyncMsg::Follow { from, .. }
+            | SyncMsg::Suspected { from, .. } => from,
         }
     }
 }

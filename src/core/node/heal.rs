@@ -4,23 +4,33 @@
 //! Evidence comes from two places: a gossip datagram from a member this node
 //! holds down (its header is read before foca sees it), and a sync summary,
 //! which carries the sender's side and the version of this node it holds
-//! down, if any. Then:
+//! down, if any (every node keeps sending its summary to members it holds
+//! down: see `reach`). Then:
 //!
 //! * each holds the other down: a partition. The sides compare; the loser
-//!   discards its view, renews its identity and takes the winner's view by a
-//!   sync session; the winner tells the loser (a summary).
+//!   tells its side-mates that their side lost (a `Follow`), discards its
+//!   view, renews its identity and takes the winner's view by a sync
+//!   session; the winner tells the loser (a summary). A side-mate that
+//!   hears `Follow` from an active member, and is itself apart from the
+//!   winner, rejoins the same winner at once: the losing side moves in one
+//!   step instead of node by node.
 //! * only the other holds this node down, and it is an active member here
 //!   with a side at least half as large: this node was declared down by its
 //!   own cluster. If it holds members down itself (it was cut off), it
 //!   rejoins the other's side as a loser does; otherwise (a false positive)
 //!   it renews and keeps its view.
-//!
-//! While a loser takes the winner's view it listens to the winner only (the
-//! *merge barrier*, at most [`MERGE_BARRIER`]): its former side still
-//! gossips that the winners are down, and a `Down` taken in before the
-//! winner's records would be final for their versions.
 //! * otherwise: this node tells the other (a summary), and waits for the
 //!   failure detector to make the evidence mutual.
+//!
+//! While a loser takes the winner's view it listens to the winner only (the
+//! *merge barrier*): its former side still gossips that the winners are
+//! down, and a `Down` taken in before the winner's records would be final
+//! for their versions. The barrier lifts when the winner's records arrive
+//! (one sync exchange, re-asked every probe period if lost), and at the
+//! latest after [`MERGE_BARRIER`].
+//!
+//! The loser's former side-mates come back under renewed identities; the
+//! loser reports each as `MemberRenewed`, not as a second `MemberUp`.
 //!
 //! A gossip datagram carries no side, so it only makes this node send its
 //! summary. Summaries are rate-limited to one per peer per second.
@@ -30,6 +40,7 @@ use std::time::Duration;
 
 use foca::Codec;
 
+use super::reach::FORMER_GRACE;
 use super::Node;
 use crate::core::autoclean::DownClock;
 use crate::core::autoheal::{decide, Side, Verdict};
@@ -39,6 +50,7 @@ use crate::core::name::{NameKey, NodeName};
 use crate::core::sync::SyncMsg;
 use crate::core::time::Time;
 use crate::core::tombstone::Tombstones;
+use crate::core::wire::Kind;
 
 /// At most one unsolicited summary per peer per this interval.
 const NUDGE_INTERVAL: Duration = Duration::from_secs(1);
@@ -47,10 +59,10 @@ const NUDGE_INTERVAL: Duration = Duration::from_secs(1);
 pub(super) const MERGE_BARRIER: Duration = Duration::from_secs(2);
 
 /// The winner a losing node is merging into.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Merging {
-    /// The winner's name key.
-    pub winner: NameKey,
+    /// The winner.
+    pub winner: NodeId,
     /// When the merge barrier lifts, merged or not.
     pub until: Time,
 }
@@ -66,6 +78,11 @@ pub(super) struct HealState {
     nudged: BTreeMap<NameKey, Time>,
     /// When each removed node was last told so.
     pub noticed: BTreeMap<NameKey, Time>,
+    /// After losing: the active members of the side this node left, by
+    /// name, until each comes back renewed (or `former_until` passes).
+    pub former: BTreeMap<NameKey, NodeId>,
+    /// When the renewals of `former` stop being waited for.
+    pub former_until: Time,
     /// The lowest name among the active members and this node, while known.
     /// Every sync summary carries it; finding it compares every member's
     /// name, so it is kept up to date from foca's notifications instead.
@@ -76,12 +93,12 @@ impl HealState {
     /// Whether the merge barrier keeps out a datagram from `sender` at `now`
     /// (and lifts the barrier once its time is up).
     pub fn bars(&mut self, now: Time, sender: NameKey) -> bool {
-        match self.merging {
+        match &self.merging {
             Some(m) if now >= m.until => {
                 self.merging = None;
                 false
             }
-            Some(m) => m.winner != sender,
+            Some(m) => m.winner.name().key() != sender,
             None => false,
         }
     }
@@ -226,14 +243,14 @@ impl Node {
             }
             match decide(&ours, &theirs, they_hold) {
                 Verdict::Stay => self.nudge(&peer),
-                Verdict::Rejoin => self.rejoin_side(peer),
+                Verdict::Rejoin => self.rejoin_side(peer, &theirs, true),
             }
         } else if they_hold && self.swim.iter_members().any(|m| m.id() == &peer) {
             // Our own cluster declared us down.
             if self.down.is_empty() {
                 self.renew_self(false);
             } else if self.config.autoheal && u64::from(theirs.size) * 2 >= u64::from(ours.size) {
-                self.rejoin_side(peer);
+                self.rejoin_side(peer, &theirs, true);
             } else {
                 self.nudge(&peer);
             }
@@ -241,7 +258,7 @@ impl Node {
             // A side that holds us down and that we do not know: one that
             // met ours while we were away (we restarted, or forgot it).
             match decide(&ours, &theirs, they_hold) {
-                Verdict::Rejoin => self.rejoin_side(peer),
+                Verdict::Rejoin => self.rejoin_side(peer, &theirs, true),
                 Verdict::Stay => {
                     // Hold it down too, so its next look at our summary is
                     // mutual evidence and it rejoins us.
@@ -262,7 +279,7 @@ impl Node {
 
     /// Sends `peer` this node's summary (side, and whether we hold it down),
     /// at most once a second.
-    fn nudge(&mut self, peer: &NodeId) {
+    pub(super) fn nudge(&mut self, peer: &NodeId) {
         let key = peer.name().key();
         let now = self.io.now;
         if self
@@ -289,14 +306,34 @@ impl Node {
             .push_back(Event::Rejoined { id, lost_partition });
     }
 
-    /// Our side lost: discard the view (it holds the winners down), renew,
-    /// and take `winner`'s view, listening to the winner only until then.
-    fn rejoin_side(&mut self, winner: NodeId) {
-        let id = self.swim.identity().renewed();
+    /// Our side lost: tell the side (when this node decided it: `lead`),
+    /// discard the view (it holds the winners down), renew, and take
+    /// `winner`'s view, listening to the winner only until then.
+    fn rejoin_side(&mut self, winner: NodeId, theirs: &Side, lead: bool) {
+        let me = self.swim.identity().clone();
+        let former: BTreeMap<NameKey, NodeId> = self
+            .swim
+            .iter_members()
+            .map(|m| (m.id().name().key(), m.id().clone()))
+            .collect();
+        if lead {
+            let follow = SyncMsg::Follow {
+                from: me.clone(),
+                winner: winner.clone(),
+                side: theirs.clone(),
+            };
+            let body = postcard::to_allocvec(&follow).expect("sync messages encode");
+            for mate in former.values() {
+                self.io.send(Kind::Sync, mate.addr(), &body);
+            }
+        }
+        let id = me.renewed();
         self.fresh_swim(id.clone());
         self.down = DownClock::default();
+        self.heal.former = former;
+        self.heal.former_until = self.io.now + FORMER_GRACE;
         self.heal.merging = Some(Merging {
-            winner: winner.name().key(),
+            winner: winner.clone(),
             until: self.io.now + MERGE_BARRIER,
         });
         if self.swim.announce(winner.clone(), &mut self.io).is_err() {
@@ -309,12 +346,52 @@ impl Node {
         });
     }
 
+    /// A side-mate says our side lost to `winner` (whose side is
+    /// `theirs`). Taken only from an active member, only while this node is
+    /// apart from the winner too, and only if the sides compare the same
+    /// way here; then this node rejoins the winner without waiting to meet
+    /// it.
+    pub(super) fn follow(&mut self, from: &NodeId, winner: NodeId, theirs: Side) {
+        if self.left || !self.config.autoheal || self.heal.merging.is_some() {
+            return;
+        }
+        let (mut mate, mut apart) = (false, true);
+        for m in self.swim.iter_members() {
+            mate |= m.id() == from;
+            apart &= m.id().name() != winner.name();
+        }
+        if !mate || !apart || winner.name() == self.swim.identity().name() {
+            return;
+        }
+        let ours = self.side();
+        if decide(&ours, &theirs, false) != Verdict::Rejoin {
+            return;
+        }
+        if self.heal.episode.is_none() {
+            self.heal.episode = Some(winner.clone());
+            self.io.events.push_back(Event::PartitionDetected {
+                peer: winner.clone(),
+            });
+        }
+        self.rejoin_side(winner, &theirs, false);
+    }
+
+    /// The event for a member that came up: a former side-mate back under
+    /// a renewed identity is a renewal, not a second `MemberUp`.
+    pub(super) fn up_event(&mut self, id: NodeId) -> Event {
+        match self.heal.former.remove(&id.name().key()) {
+            Some(old) if old.version() < id.version() => Event::MemberRenewed { old, new: id },
+            _ => Event::MemberUp(id),
+        }
+    }
+
     /// A sync session's last records from `from` arrived.
     pub(super) fn merged_with(&mut self, from: &NodeId) {
         if self
             .heal
             .merging
-            .is_some_and(|m| m.winner == from.name().key())
+            .as_ref()
+            .is_some_and(|m| m.winner.name() == from.name())
         {
             self.heal.merging = None;
             if let Some(peer) = self.heal.episode.take() {
@@ -325,8 +402,14 @@ impl Node {
 
     /// A member is up again (or renewed): it is no longer down. If it was
     /// held down during a partition episode, the partition has healed.
+    /// Either way views are about to differ: the next sync round comes
+    /// sooner.
     pub(super) fn came_back(&mut self, id: &NodeId) {
-        if self.down.remove(id.name().key()).is_some() && self.heal.merging.is_none() {
+        if self.down.remove(id.name().key()).is_none() {
+            return;
+        }
+        self.hasten_sync();
+        if self.heal.merging.is_none() {
             if let Some(peer) = self.heal.episode.take() {
                 self.io.events.push_back(Event::PartitionHealed { peer });
             }

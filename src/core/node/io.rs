@@ -8,6 +8,7 @@ use std::time::Duration;
 use foca::{Notification, OwnedNotification, Runtime, Timer};
 use rand::rngs::StdRng;
 
+use super::suspicion::Suspicions;
 use super::{Events, Stats, Transmit};
 use crate::core::identity::NodeId;
 use crate::core::time::Time;
@@ -19,10 +20,12 @@ use crate::core::wire::{Envelope, Kind};
 pub(super) enum Wake {
     /// One of foca's timers.
     Swim(Timer<NodeId>),
-    /// The periodic sync tick.
-    Sync,
+    /// The periodic sync tick, with its token.
+    Sync(u32),
     /// The autoclean sweep.
     Clean,
+    /// The reach to members held down (autoheal).
+    Reach,
 }
 
 /// Everything foca's `Runtime` touches, apart from foca itself.
@@ -36,10 +39,14 @@ pub(super) struct Io {
     pub notes: VecDeque<OwnedNotification<NodeId>>,
     pub events: Events,
     pub stats: Stats,
+    /// Suspicions held, to tell the suspects.
+    pub suspicions: Suspicions,
+    /// How often a suspect is told at most (the probe period).
+    pub tell_every: Duration,
 }
 
 impl Io {
-    pub fn new(envelope: Envelope, nonce_rng: StdRng) -> Self {
+    pub fn new(envelope: Envelope, nonce_rng: StdRng, tell_every: Duration) -> Self {
         Self {
             now: Time::ZERO,
             timers: TimerQueue::default(),
@@ -49,6 +56,8 @@ impl Io {
             notes: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            suspicions: Suspicions::default(),
+            tell_every,
         }
     }
 
@@ -90,9 +99,11 @@ impl Runtime<NodeId> for Io {
 
     fn send_to(&mut self, to: NodeId, data: &[u8]) {
         self.send(Kind::Gossip, to.addr(), data);
+        self.suspicions.sending(&to, self.now, self.tell_every);
     }
 
     fn submit_after(&mut self, event: Timer<NodeId>, after: Duration) {
+        self.suspicions.armed(&event);
         self.timers.push(self.now + after, Wake::Swim(event));
     }
 }

@@ -7,6 +7,8 @@
 mod heal;
 mod io;
 mod lifecycle;
+mod reach;
+mod suspicion;
 mod sync_session;
 #[cfg(test)]
 mod tests;
@@ -140,6 +142,7 @@ pub struct Node {
     down: DownClock,
     heal: HealState,
     clean_scheduled: bool,
+    reach_scheduled: bool,
 }
 
 impl Node {
@@ -166,6 +169,7 @@ impl Node {
             io: Io::new(
                 Envelope::new(config.cookie.as_bytes(), &config.cluster_name),
                 StdRng::from_seed(seeds[1]),
+                config.swim.probe_period,
             ),
             scratch: Vec::with_capacity(config.max_datagram_size),
             sync: SyncState::new(StdRng::from_seed(seeds[2]), &config),
@@ -176,6 +180,7 @@ impl Node {
             down: DownClock::default(),
             heal: HealState::default(),
             clean_scheduled: false,
+            reach_scheduled: false,
         })
     }
 
@@ -241,15 +246,17 @@ impl Node {
         while let Some(wake) = self.io.timers.pop_due(now) {
             match wake {
                 Wake::Swim(timer) => {
+                    self.io.suspicions.fired(&timer);
                     if self.swim.handle_timer(timer, &mut self.io).is_err() {
                         self.io.stats.timer_errors += 1;
                     }
                 }
-                Wake::Sync => self.sync_tick(),
+                Wake::Sync(token) => self.sync_tick(token),
                 Wake::Clean => {
                     self.clean_scheduled = false;
                     self.sweep();
                 }
+                Wake::Reach => self.reach_tick(),
             }
             self.settle();
         }
@@ -382,6 +389,7 @@ impl Node {
         );
         // The old instance's timers carry tokens the new one may reuse.
         self.io.timers.retain(|w| !matches!(w, Wake::Swim(_)));
+        self.io.suspicions.clear();
         self.heal.lowest = None;
     }
 
@@ -394,8 +402,9 @@ impl Node {
     fn stop_timers(&mut self) {
         self.io.timers.clear();
         self.sync.scheduled = false;
-        self.sync.open = None;
+        self.sync.open.clear();
         self.clean_scheduled = false;
+        self.reach_scheduled = false;
     }
 
     /// Every input starts here: note the time, arm the periodic timers.
@@ -410,6 +419,7 @@ impl Node {
         }
         self.schedule_sync();
         self.schedule_sweep();
+        self.schedule_reach();
     }
 
     /// Turns what foca reported during this input into events, enforcing
@@ -424,7 +434,8 @@ impl Node {
                     } else {
                         self.came_back(&id);
                         self.track_lowest(id.name(), true);
-                        self.io.events.push_back(Event::MemberUp(id));
+                        let event = self.up_event(id);
+                        self.io.events.push_back(event);
                     }
                 }
                 OwnedNotification::MemberDown(id) => {
@@ -447,6 +458,10 @@ impl Node {
                 OwnedNotification::Rejoin(id) => self.renewed_by_foca(id),
                 OwnedNotification::Defunct => {}
             }
+        }
+        if !self.left {
+            self.tell_suspects();
+            self.schedule_reach();
         }
     }
 

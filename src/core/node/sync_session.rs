@@ -14,20 +14,28 @@ use crate::core::config::Config;
 use crate::core::identity::Peer;
 use crate::core::name::NameKey;
 use crate::core::sync::{self, Entry, SyncMsg, SyncRecord, SyncReject, SyncTombstone};
+use crate::core::time::Time;
 use crate::core::wire::{DropReason, Kind, OVERHEAD};
 
 /// A node's sync bookkeeping.
 pub(super) struct SyncState {
     pub rng: StdRng,
     next_session: u32,
-    /// The session this node opened and awaits a digest for: (session, peer).
-    pub open: Option<(u32, NameKey)>,
+    /// The sessions this node opened and awaits a digest for, (session,
+    /// peer), newest last: the periodic round and autoheal's reaches to
+    /// members held down run side by side. At most [`MAX_OPEN`].
+    pub open: VecDeque<(u32, NameKey)>,
     /// Sessions whose `want` this node answered: (peer, session), newest last.
     answered: VecDeque<(NameKey, u32)>,
     interval: Duration,
     /// A difference was seen since the last tick (as opener or answerer).
     unsettled: bool,
     pub scheduled: bool,
+    /// The token of the one sync wake that counts (an earlier wake may be
+    /// armed after a later one: see `hasten_sync`).
+    token: u32,
+    /// When that wake is due.
+    next_at: Time,
     /// The last seeds discovery reported: sync partners when alone.
     pub seeds: Vec<Peer>,
 }
@@ -37,15 +45,20 @@ impl SyncState {
         Self {
             rng,
             next_session: 0,
-            open: None,
+            open: VecDeque::new(),
             answered: VecDeque::new(),
             interval: config.sync.map(|s| s.min_interval).unwrap_or_default(),
             unsettled: true,
             scheduled: false,
+            token: 0,
+            next_at: Time::ZERO,
             seeds: Vec::new(),
         }
     }
 }
+
+/// How many opened sessions a node awaits digests for at once.
+const MAX_OPEN: usize = 8;
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -157,7 +170,7 @@ impl Node {
                 from,
                 buckets,
             } => {
-                if self.sync.open != Some((session, from.name().key())) {
+                if !self.sync.open.contains(&(session, from.name().key())) {
                     return Err(SyncReject::Unsolicited);
                 }
                 let diff = sync::differing(&self.digest(), &buckets);
@@ -190,6 +203,16 @@ impl Node {
             SyncMsg::Notice { tombstone, .. } => {
                 let now = self.io.now;
                 self.learn_tombstone(tombstone, now);
+                Ok(())
+            }
+            SyncMsg::Follow { from, winner, side } => {
+                self.follow(&from, winner, side);
+                Ok(())
+            }
+            SyncMsg::Suspected {
+                you, incarnation, ..
+            } => {
+                self.suspected(&you, incarnation);
                 Ok(())
             }
         }
@@ -269,7 +292,10 @@ impl Node {
         }
         let session = self.sync.next_session;
         self.sync.next_session = session.wrapping_add(1);
-        self.sync.open = Some((session, key));
+        if self.sync.open.len() >= MAX_OPEN {
+            self.sync.open.pop_front();
+        }
+        self.sync.open.push_back((session, key));
         self.io.stats.sync.sessions_started += 1;
         let digest = self.digest();
         let msg = SyncMsg::Summary {
@@ -287,15 +313,48 @@ impl Node {
         if self.sync.scheduled || self.config.sync.is_none() || self.left {
             return;
         }
-        self.sync.scheduled = true;
         let interval = self.sync.interval;
         let delay = interval.mul_f64(self.sync.rng.random_range(0.75..1.25));
-        self.io.timers.push(self.io.now + delay, Wake::Sync);
+        self.arm_sync(delay);
+    }
+
+    fn arm_sync(&mut self, delay: Duration) {
+        self.sync.scheduled = true;
+        self.sync.token = self.sync.token.wrapping_add(1);
+        self.sync.next_at = self.io.now + delay;
+        self.io
+            .timers
+            .push(self.sync.next_at, Wake::Sync(self.sync.token));
+    }
+
+    /// Brings the next sync round forward, to within half the shortest
+    /// interval, and keeps the interval short: a member held down came
+    /// back, so views are about to differ (a healed partition) and the
+    /// quickest way to agree is a round now rather than at the end of a
+    /// long settled interval.
+    pub(super) fn hasten_sync(&mut self) {
+        let Some(cfg) = self.config.sync else { return };
+        if self.left {
+            return;
+        }
+        self.sync.unsettled = true;
+        self.sync.interval = cfg.min_interval;
+        let delay = cfg
+            .min_interval
+            .mul_f64(self.sync.rng.random_range(0.25..0.75));
+        if self.sync.scheduled && self.sync.next_at <= self.io.now + delay {
+            return;
+        }
+        self.arm_sync(delay);
     }
 
     /// The periodic sync tick: adapt the interval, pick a partner, open a
-    /// session, re-arm.
-    pub(super) fn sync_tick(&mut self) {
+    /// session, re-arm. A wake with a stale token was replaced by an
+    /// earlier one and does nothing.
+    pub(super) fn sync_tick(&mut self, token: u32) {
+        if token != self.sync.token || !self.sync.scheduled {
+            return;
+        }
         self.sync.scheduled = false;
         let Some(cfg) = self.config.sync else { return };
         self.sync.interval = if self.sync.unsettled {
@@ -310,29 +369,24 @@ impl Node {
         self.schedule_sync();
     }
 
-    /// A random active member; with autoheal, now and then (1 in 8) a member
-    /// held down, so sides of a healed partition find each other; when
-    /// alone, a member held down or a discovered seed.
+    /// A random active member; when alone, a member held down or a
+    /// discovered seed. (Members held down hear from a node that has
+    /// members through the reach: see `reach`.)
     fn pick_sync_partner(&mut self) -> Option<(SocketAddr, NameKey)> {
         let active = self.swim.num_members();
-        let may_try_down = self.config.autoheal || active == 0;
-        if may_try_down
-            && !self.down.is_empty()
-            && (active == 0 || self.sync.rng.random_range(0..8) == 0)
-        {
-            let down: Vec<(SocketAddr, NameKey)> = self
-                .records()
-                .filter(|m| m.state() == foca::State::Down && !self.tombstones.covers(m.id()))
-                .map(|m| (m.id().addr(), m.id().name().key()))
-                .collect();
-            if !down.is_empty() {
-                return Some(down[self.sync.rng.random_range(0..down.len())]);
-            }
-        }
         if active > 0 {
             let i = self.sync.rng.random_range(0..active);
             let id = self.swim.iter_members().nth(i).map(|m| m.id())?;
             return Some((id.addr(), id.name().key()));
+        }
+        if !self.down.is_empty() {
+            let down: Vec<(SocketAddr, NameKey)> = self
+                .held_down_records()
+                .map(|id| (id.addr(), id.name().key()))
+                .collect();
+            if !down.is_empty() {
+                return Some(down[self.sync.rng.random_range(0..down.len())]);
+            }
         }
         let me = self.swim.identity().name().clone();
         let seeds: Vec<&Peer> = self.sync.seeds.iter().filter(|p| p.name != me).collect();

@@ -1,0 +1,205 @@
+//! Telling a suspect it is suspected, so it refutes in time.
+//!
+//! foca spreads a suspicion like any update: piggybacked on a bounded
+//! number of messages, then never again. A suspicion raised during a
+//! partition is spent on messages that never cross; when the cut is lifted
+//! the suspect has no way to learn it is suspected, cannot refute, and is
+//! declared down when the timer armed before the lift fires after it: a
+//! live node flaps. So every suspicion a node holds is also told straight to
+//! the suspect (a `Suspected` sync message beside whatever foca sends it),
+//! at most once per probe period per suspect, for as long as the suspicion
+//! runs; the suspect feeds it to foca as an update about itself and refutes
+//! at once. This is Lifeguard's "buddy system" (foca piggybacks only from
+//! its backlog, so it does not do it by itself).
+//!
+//! A node learns its suspicions from foca's own timers: every suspicion,
+//! its own or one learned by gossip, arms foca's suspect-to-down timer,
+//! which passes through the core's timer queue. The telling is rate-limited
+//! by the datagrams foca already sends to the suspect, so it adds at most
+//! one small datagram per suspect per probe period.
+
+use std::collections::BTreeMap;
+
+use foca::{Incarnation, Timer};
+
+use super::Node;
+use crate::core::identity::NodeId;
+use crate::core::name::NameKey;
+use crate::core::sync::SyncMsg;
+use crate::core::time::Time;
+
+/// One suspicion this node holds.
+struct Suspicion {
+    id: NodeId,
+    incarnation: Incarnation,
+    /// When the suspect was last told.
+    told: Option<Time>,
+}
+
+/// The suspicions a node holds, from foca's suspect-to-down timers.
+#[derive(Default)]
+pub(super) struct Suspicions {
+    held: BTreeMap<NameKey, Suspicion>,
+    /// Suspects to tell now.
+    pub due: Vec<(NodeId, Incarnation)>,
+}
+
+impl Suspicions {
+    /// foca armed a timer: note a suspicion it starts.
+    pub fn armed(&mut self, timer: &Timer<NodeId>) {
+        if let Timer::ChangeSuspectToDown {
+            member_id,
+            incarnation,
+            ..
+        } = timer
+        {
+            self.held.insert(
+                member_id.name().key(),
+                Suspicion {
+                    id: member_id.clone(),
+                    incarnation: *incarnation,
+                    told: None,
+                },
+            );
+        }
+    }
+
+    /// foca's timer fired: the suspicion ended (down, or refuted earlier).
+    pub fn fired(&mut self, timer: &Timer<NodeId>) {
+        if let Timer::ChangeSuspectToDown {
+            member_id,
+            incarnation,
+            ..
+        } = timer
+        {
+            let key = member_id.name().key();
+            if self
+                .held
+                .get(&key)
+                .is_some_and(|s| &s.id == member_id && s.incarnation == *incarnation)
+            {
+                self.held.remove(&key);
+            }
+        }
+    }
+
+    /// A datagram goes to `to` at `now`: if `to` is suspected and was not
+    /// told within `every`, it is due to be told.
+    pub fn sending(&mut self, to: &NodeId, now: Time, every: std::time::Duration) {
+        if self.held.is_empty() {
+            return;
+        }
+        if let Some(s) = self.held.get_mut(&to.name().key()) {
+            if &s.id == to && s.told.is_none_or(|at| now - at >= every) {
+                s.told = Some(now);
+                self.due.push((s.id.clone(), s.incarnation));
+            }
+        }
+    }
+
+    /// Forgets everything (a fresh SWIM instance).
+    pub fn clear(&mut self) {
+        self.held.clear();
+        self.due.clear();
+    }
+}
+
+impl Node {
+    /// Tells the suspects that are due (after every input). The telling
+    /// is a sync message: with sync off (plain foca) nobody is told.
+    pub(super) fn tell_suspects(&mut self) {
+        if self.io.suspicions.due.is_empty() {
+            return;
+        }
+        if self.config.sync.is_none() {
+            self.io.suspicions.due.clear();
+            return;
+        }
+        let from = self.swim.identity().clone();
+        for (you, incarnation) in std::mem::take(&mut self.io.suspicions.due) {
+            let msg = SyncMsg::Suspected {
+                from: from.clone(),
+                you: you.clone(),
+                incarnation,
+            };
+            self.send_sync(you.addr(), &msg);
+        }
+    }
+
+    /// A member says it suspects this node at `incarnation`: refute, as
+    /// foca does for a suspicion learned by gossip. About an earlier
+    /// identity of this node, it is stale and ignored.
+    pub(super) fn suspected(&mut self, you: &NodeId, incarnation: Incarnation) {
+        if you != self.swim.identity() || self.left {
+            return;
+        }
+        let me = foca::Member::new(you.clone(), incarnation, foca::State::Suspect);
+        if self
+            .swim
+            .apply_many(std::iter::once(me), true, &mut self.io)
+            .is_err()
+        {
+            self.io.stats.timer_errors += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn id(i: u8) -> NodeId {
+        let name = format!("rc{i}@127.0.0.1").parse().unwrap();
+        NodeId::new(name, ([127, 0, 0, 1], 4370 + u16::from(i)).into(), 1)
+    }
+
+    fn suspect(who: &NodeId, incarnation: Incarnation) -> Timer<NodeId> {
+        Timer::ChangeSuspectToDown {
+            member_id: who.clone(),
+            incarnation,
+            token: 0,
+        }
+    }
+
+    const PERIOD: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_suspect_is_told_once_per_period_while_the_suspicion_runs() {
+        let mut s = Suspicions::default();
+        let (x, y) = (id(1), id(2));
+        s.armed(&suspect(&x, 3));
+        s.sending(&y, Time::ZERO, PERIOD);
+        assert!(s.due.is_empty(), "y is not suspected");
+        s.sending(&x, Time::ZERO, PERIOD);
+        s.sending(&x, Time::from_duration(Duration::from_millis(500)), PERIOD);
+        assert_eq!(s.due, vec![(x.clone(), 3)]);
+        s.due.clear();
+        s.sending(&x, Time::from_duration(PERIOD), PERIOD);
+        assert_eq!(s.due, vec![(x.clone(), 3)]);
+        s.due.clear();
+        s.fired(&suspect(&x, 3));
+        s.sending(&x, Time::from_duration(PERIOD * 5), PERIOD);
+        assert!(s.due.is_empty(), "told after the suspicion ended");
+    }
+
+    #[test]
+    fn a_stale_timer_does_not_end_a_newer_suspicion() {
+        let mut s = Suspicions::default();
+        let x = id(1);
+        s.armed(&suspect(&x, 3));
+        s.armed(&suspect(&x, 4));
+        s.fired(&suspect(&x, 3));
+        s.sending(&x, Time::ZERO, PERIOD);
+        assert_eq!(s.due, vec![(x, 4)]);
+    }
+
+    #[test]
+    fn other_timers_are_not_suspicions() {
+        let mut s = Suspicions::default();
+        let x = id(1);
+        s.armed(&Timer::RemoveDown(x.clone()));
+        s.sending(&x, Time::ZERO, PERIOD);
+        assert!(s.due.is_empty());
+    }
+}
