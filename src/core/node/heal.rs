@@ -409,6 +409,7 @@ impl Node {
             return;
         }
         self.hasten_sync();
+        self.screen_after_return();
         if self.heal.merging.is_none() {
             if let Some(peer) = self.heal.episode.take() {
                 self.io.events.push_back(Event::PartitionHealed { peer });

@@ -8,6 +8,7 @@ mod heal;
 mod io;
 mod lifecycle;
 mod reach;
+mod stale;
 mod suspicion;
 mod sync_session;
 #[cfg(test)]
@@ -101,6 +102,10 @@ pub struct Stats {
     pub dropped: DropCounts,
     /// Timer events foca reported an error for (state unchanged by each).
     pub timer_errors: u64,
+    /// `Down` verdicts not taken because this node heard from the member
+    /// after they could have been reached (see ALGORITHM.md, "Stale
+    /// verdicts").
+    pub stale_downs: u64,
     /// The full-state sync exchange (its datagrams are also in the totals).
     pub sync: SyncStats,
 }
@@ -143,6 +148,7 @@ pub struct Node {
     heal: HealState,
     clean_scheduled: bool,
     reach_scheduled: bool,
+    heard: stale::Heard,
 }
 
 impl Node {
@@ -181,6 +187,7 @@ impl Node {
             heal: HealState::default(),
             clean_scheduled: false,
             reach_scheduled: false,
+            heard: stale::Heard::default(),
         })
     }
 
@@ -207,9 +214,29 @@ impl Node {
         if self.left {
             return Err(DropReason::AfterLeave);
         }
-        let (kind, body) = self.io.envelope.open(datagram, &mut self.scratch)?;
+        // The opened body lives in the scratch buffer: take it out of
+        // `self` while the body is handled, and put it back after.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = match self.io.envelope.open(datagram, &mut scratch) {
+            Ok((kind, body)) => self.receive_opened(kind, body),
+            Err(reason) => Err(reason),
+        };
+        self.scratch = scratch;
+        result
+    }
+
+    fn receive_opened(&mut self, kind: Kind, body: &[u8]) -> Result<(), DropReason> {
         match kind {
             Kind::Gossip => {
+                let screening = self.screening();
+                if screening {
+                    if let Some(src) = heal::sender_of(body) {
+                        self.heard_from(&src);
+                        // A suspect that talks to us hears it is suspected.
+                        let (now, every) = (self.io.now, self.io.tell_every);
+                        self.io.suspicions.sending(&src, now, every);
+                    }
+                }
                 if self.heal.merging.is_some() {
                     let sender = heal::sender_of(body).map(|id| id.name().key());
                     let now = self.io.now;
@@ -218,9 +245,14 @@ impl Node {
                     }
                 }
                 let screened = heal::screen(&self.tombstones, &self.down, body);
+                let rebuilt = if screening {
+                    self.without_stale_downs(body)
+                } else {
+                    None
+                };
                 let result = self
                     .swim
-                    .handle_data(body, &mut self.io)
+                    .handle_data(rebuilt.as_deref().unwrap_or(body), &mut self.io)
                     .map_err(|e| match e {
                         foca::Error::DataFromOurselves => DropReason::FromSelf,
                         _ => DropReason::Malformed,
@@ -232,6 +264,9 @@ impl Node {
             }
             Kind::Sync => {
                 let msg = super::sync::decode(body).map_err(|r| self.reject_sync(r))?;
+                if self.screening() {
+                    self.heard_from(msg.from());
+                }
                 if self.heal.bars(self.io.now, msg.from().name().key()) {
                     return Err(DropReason::Merging);
                 }
@@ -390,6 +425,7 @@ impl Node {
         // The old instance's timers carry tokens the new one may reuse.
         self.io.timers.retain(|w| !matches!(w, Wake::Swim(_)));
         self.io.suspicions.clear();
+        self.heard = stale::Heard::default();
         self.heal.lowest = None;
     }
 

@@ -14,7 +14,8 @@
 //! member is held down: it costs an idle, healthy cluster nothing.
 //! Autoclean ends it for members that never come back.
 //!
-//! The same wake finishes what a heal started: a losing node whose merge
+//! The same wake tells the members this node suspects that they are
+//! suspected (see `suspicion`), and finishes what a heal started: a losing node whose merge
 //! with the winner has not completed asks the winner again, and the
 //! renewals of its former side-mates that did not arrive within
 //! `FORMER_GRACE` are reported as the downs they are.
@@ -43,7 +44,8 @@ impl Node {
             && !self.left
             && (!self.down.is_empty()
                 || self.heal.merging.is_some()
-                || !self.heal.former.is_empty())
+                || !self.heal.former.is_empty()
+                || self.io.suspicions.any())
     }
 
     /// Arms the reach wake while a member is held down (or a heal is
@@ -69,6 +71,8 @@ impl Node {
             self.open_sync(m.winner.addr(), m.winner.name().key());
         }
         self.report_missing_former();
+        let (now, every) = (self.io.now, self.io.tell_every);
+        self.io.suspicions.tell_all(now, every);
         if !self.down.is_empty() {
             let side = (self.swim.num_members() + 1) as f64;
             let p = (REACHES_PER_PERIOD / side).min(1.0);

@@ -6,19 +6,20 @@
 //! the suspect has no way to learn it is suspected, cannot refute, and is
 //! declared down when the timer armed before the lift fires after it: a
 //! live node flaps. So every suspicion a node holds is also told straight to
-//! the suspect (a `Suspected` sync message beside whatever foca sends it),
-//! at most once per probe period per suspect, for as long as the suspicion
-//! runs; the suspect feeds it to foca as an update about itself and refutes
+//! the suspect (a `Suspected` sync message beside whatever foca sends it,
+//! and in answer to whatever it sends), at most once per probe period per
+//! suspect, for as long as the suspicion runs; the suspect feeds it to foca as an update about itself and refutes
 //! at once. This is Lifeguard's "buddy system" (foca piggybacks only from
 //! its backlog, so it does not do it by itself).
 //!
 //! A node learns its suspicions from foca's own timers: every suspicion,
 //! its own or one learned by gossip, arms foca's suspect-to-down timer,
-//! which passes through the core's timer queue. The telling is rate-limited
-//! by the datagrams foca already sends to the suspect, so it adds at most
-//! one small datagram per suspect per probe period.
+//! which passes through the core's timer queue. The telling rides on the
+//! datagrams exchanged with the suspect anyway, and adds at most one small
+//! datagram per suspect per probe period.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use foca::{Incarnation, Timer};
 
@@ -83,18 +84,37 @@ impl Suspicions {
         }
     }
 
-    /// A datagram goes to `to` at `now`: if `to` is suspected and was not
-    /// told within `every`, it is due to be told.
-    pub fn sending(&mut self, to: &NodeId, now: Time, every: std::time::Duration) {
+    /// A datagram goes to (or comes from) `to` at `now`: if `to` is
+    /// suspected and was not told within `every`, it is due to be told.
+    pub fn sending(&mut self, to: &NodeId, now: Time, every: Duration) {
         if self.held.is_empty() {
             return;
         }
         if let Some(s) = self.held.get_mut(&to.name().key()) {
-            if &s.id == to && s.told.is_none_or(|at| now - at >= every) {
-                s.told = Some(now);
-                self.due.push((s.id.clone(), s.incarnation));
+            if &s.id == to {
+                Self::tell(s, now, every, &mut self.due);
             }
         }
+    }
+
+    /// Every suspect not told within `every` is due to be told (the reach's
+    /// wake: a quiet cluster sends a suspect nothing for many periods).
+    pub fn tell_all(&mut self, now: Time, every: Duration) {
+        for s in self.held.values_mut() {
+            Self::tell(s, now, every, &mut self.due);
+        }
+    }
+
+    fn tell(s: &mut Suspicion, now: Time, every: Duration, due: &mut Vec<(NodeId, Incarnation)>) {
+        if s.told.is_none_or(|at| now - at >= every) {
+            s.told = Some(now);
+            due.push((s.id.clone(), s.incarnation));
+        }
+    }
+
+    /// Whether this node suspects any member.
+    pub fn any(&self) -> bool {
+        !self.held.is_empty()
     }
 
     /// Forgets everything (a fresh SWIM instance).
@@ -147,7 +167,6 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn id(i: u8) -> NodeId {
         let name = format!("rc{i}@127.0.0.1").parse().unwrap();
@@ -201,5 +220,34 @@ mod tests {
         s.armed(&Timer::RemoveDown(x.clone()));
         s.sending(&x, Time::ZERO, PERIOD);
         assert!(s.due.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tell_all_tests {
+    use super::*;
+
+    #[test]
+    fn every_suspect_is_told_on_the_wake_once_per_period() {
+        let mut s = Suspicions::default();
+        let name = |i: u16| format!("rc{i}@127.0.0.1").parse().unwrap();
+        let ids: Vec<NodeId> = (1..4)
+            .map(|i| NodeId::new(name(i), ([127, 0, 0, 1], 4370 + i).into(), 1))
+            .collect();
+        for id in &ids {
+            s.armed(&Timer::ChangeSuspectToDown {
+                member_id: id.clone(),
+                incarnation: 0,
+                token: 0,
+            });
+        }
+        let every = Duration::from_secs(1);
+        s.tell_all(Time::ZERO, every);
+        assert_eq!(s.due.len(), 3);
+        s.due.clear();
+        s.tell_all(Time::from_duration(every / 2), every);
+        assert!(s.due.is_empty());
+        s.tell_all(Time::from_duration(every), every);
+        assert_eq!(s.due.len(), 3);
     }
 }

@@ -237,12 +237,18 @@ impl Node {
         // map once, and only when one arrives (a joiner's sync has none).
         let mut known: Option<HashMap<NameKey, (u64, u32)>> = None;
         let mut downs = Vec::new();
+        let screening = self.screening();
+        let mut stale = 0;
         let apply: Vec<_> = records
             .into_iter()
             .filter(|r| !self.tombstones.covers(r.member.id()))
             .filter(|r| {
                 if r.member.state() != foca::State::Down {
                     return true;
+                }
+                if screening && self.is_stale_down(r.member.id()) {
+                    stale += 1;
+                    return false;
                 }
                 let id = r.member.id();
                 let key = id.name().key();
@@ -268,6 +274,7 @@ impl Node {
             })
             .map(|r| r.member)
             .collect();
+        self.io.stats.stale_downs += stale;
         // foca's precedence rules decide every record.
         if self
             .swim
