@@ -87,7 +87,8 @@ struct RunArgs {
     /// Nodes in the cluster.
     #[arg(long, default_value_t = 100)]
     nodes: u32,
-    /// Built-in scenario: join, crash, partition-heal, partition3, loss, churn,
+    /// Built-in scenario: join, crash (process: the host answers "port
+    /// unreachable"), host-crash (silence), partition-heal, partition3, loss, churn,
     /// slow-node, force-leave, autoclean (autoclean = 60 s), long-partition
     /// (autoclean = 60 s, halves apart 120 s).
     #[arg(long, default_value = "crash")]
@@ -126,6 +127,11 @@ struct RunArgs {
     /// Nodes still join through the same seeds on the same schedule.
     #[arg(long)]
     no_sync: bool,
+    /// Ignore "port unreachable" answers from a crashed process's host
+    /// (`Config::network_evidence = false`): crashes are detected by the
+    /// suspicion timeout alone, as a host crash is.
+    #[arg(long)]
+    no_network_evidence: bool,
     /// Run the same seed with sync on and with sync off and report both; with
     /// --plot, draw both convergence curves on one chart.
     #[arg(long, conflicts_with_all = ["no_sync", "check_determinism", "event_log"])]
@@ -253,11 +259,12 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
             args.join_window
         );
     }
-    let tuning = if args.no_sync {
+    let mut tuning = if args.no_sync {
         Tuning::without_sync()
     } else {
         Tuning::default()
     };
+    tuning.network_evidence = !args.no_network_evidence;
     let config = args.profile.configure(args.nodes.max(1), &tuning);
     let (mut plan, label) = match &args.file {
         Some(path) => {
@@ -290,6 +297,9 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
     }
     if args.no_sync {
         reproduce.push_str(" --no-sync");
+    }
+    if args.no_network_evidence {
+        reproduce.push_str(" --no-network-evidence");
     }
     match (args.bootstrap, plan.formation) {
         (None, _) => {}

@@ -55,6 +55,7 @@ impl NetProfile {
         if let Some(d) = tuning.autoclean {
             config.autoclean = Some(d);
         }
+        config.network_evidence = tuning.network_evidence;
         config
     }
 

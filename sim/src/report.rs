@@ -56,6 +56,9 @@ pub struct RunReport {
     pub gossip_bytes_per_node_s: f64,
     /// Whether full-state sync was on (`--no-sync` turns it off).
     pub sync: bool,
+    /// Whether "port unreachable" answers counted as evidence
+    /// (`--no-network-evidence` turns it off).
+    pub network_evidence: bool,
     /// `Config::autoclean` in seconds (null: never).
     pub autoclean_s: Option<f64>,
     /// Force-left nodes that some node reported `MemberUp` for at the
@@ -161,10 +164,11 @@ impl fmt::Display for RunReport {
         if !self.crashes.is_empty() {
             writeln!(
                 f,
-                "  detection     first node {}, all nodes {} (worst of {} crashes)",
+                "  detection     first node {}, all nodes {} (worst of {} crashes; network evidence {})",
                 opt(self.detect_first_s),
                 opt(self.detect_all_s),
-                self.crashes.len()
+                self.crashes.len(),
+                if self.network_evidence { "on" } else { "off" },
             )?;
         }
         writeln!(

@@ -67,7 +67,8 @@ pub fn apply(world: &mut World, op: &Op, seeds: &[u32]) {
     let n = world.len();
     match op {
         Op::Start { node } | Op::Restart { node } => world.start(*node, seeds),
-        Op::Crash { node } => world.crash(*node),
+        Op::Crash { node } => world.crash(*node, true),
+        Op::HostCrash { node } => world.crash(*node, false),
         Op::Partition { one_way, .. } => {
             if let Some(sides) = op.sides_of(n) {
                 world.net().partition(sides, *one_way);
@@ -241,6 +242,7 @@ fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) ->
         sync_bytes_per_node_s: per_node_s(totals.sync_bytes_sent),
         gossip_bytes_per_node_s: per_node_s(totals.bytes_sent - totals.sync_bytes_sent),
         sync: spec.tuning.sync,
+        network_evidence: spec.tuning.network_evidence,
         autoclean_s: world.config().autoclean.map(|d| d.as_secs_f64()),
         resurrections,
         resurrection_events,

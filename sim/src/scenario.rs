@@ -49,8 +49,11 @@ pub enum Scenario {
     Join,
     /// A converged cluster (started with `restore_members`, no join storm,
     /// so 10,000 nodes can start; detection times match a joined start);
-    /// one node crashes at 5 s.
+    /// one node's process crashes at 5 s (its host answers datagrams to the
+    /// gossip port with "port unreachable").
     Crash,
+    /// As `crash`, but the whole host goes down: silence.
+    HostCrash,
     /// A formed cluster splits into two halves at 5 s and heals 30 s later.
     PartitionHeal,
     /// A formed cluster splits into three equal sides at 5 s and heals 30 s later.
@@ -77,9 +80,10 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every built-in scenario.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Join,
         Scenario::Crash,
+        Scenario::HostCrash,
         Scenario::PartitionHeal,
         Scenario::Partition3,
         Scenario::Loss,
@@ -130,6 +134,15 @@ impl Scenario {
                 ops.push(TimedOp::new(
                     5.0,
                     Op::Crash {
+                        node: victim(&mut rng),
+                    },
+                ));
+                (Formation::Restored, 60.0)
+            }
+            Scenario::HostCrash => {
+                ops.push(TimedOp::new(
+                    5.0,
+                    Op::HostCrash {
                         node: victim(&mut rng),
                     },
                 ));
@@ -265,6 +278,7 @@ impl fmt::Display for Scenario {
         f.write_str(match self {
             Scenario::Join => "join",
             Scenario::Crash => "crash",
+            Scenario::HostCrash => "host-crash",
             Scenario::PartitionHeal => "partition-heal",
             Scenario::Partition3 => "partition3",
             Scenario::Loss => "loss",
@@ -312,8 +326,14 @@ pub enum Op {
         /// The node.
         node: u32,
     },
-    /// Stop a node at once, losing its state.
+    /// Stop a node's process at once, losing its state; its host answers
+    /// datagrams to the gossip port with "port unreachable".
     Crash {
+        /// The node.
+        node: u32,
+    },
+    /// Stop a node's host at once: as `crash`, but nothing answers.
+    HostCrash {
         /// The node.
         node: u32,
     },
@@ -397,6 +417,7 @@ impl Op {
         match self {
             Op::Start { node }
             | Op::Crash { node }
+            | Op::HostCrash { node }
             | Op::Restart { node }
             | Op::Slow { node, .. }
             | Op::Unslow { node } => vec![*node],
@@ -414,6 +435,7 @@ impl fmt::Display for Op {
         match self {
             Op::Start { node } => write!(f, "start n{node}"),
             Op::Crash { node } => write!(f, "crash n{node}"),
+            Op::HostCrash { node } => write!(f, "host crash n{node}"),
             Op::Restart { node } => write!(f, "restart n{node}"),
             Op::Partition {
                 sides,
@@ -642,7 +664,7 @@ impl Plan {
 pub enum ScenarioError {
     /// The name is not a built-in scenario.
     #[error(
-        "unknown scenario {0:?} (expected one of: join, crash, partition-heal, partition3, loss, churn, slow-node, force-leave, autoclean, long-partition)"
+        "unknown scenario {0:?} (expected one of: join, crash, host-crash, partition-heal, partition3, loss, churn, slow-node, force-leave, autoclean, long-partition)"
     )]
     UnknownScenario(String),
     /// The file is not valid TOML or does not have the plan's shape.

@@ -14,6 +14,9 @@ pub struct Tuning {
     pub sync: bool,
     /// `Config::autoclean`, when set; otherwise the profile's (24 h).
     pub autoclean: Option<Duration>,
+    /// `Config::network_evidence`: whether "port unreachable" answers from
+    /// a crashed process's host count (on by default).
+    pub network_evidence: bool,
 }
 
 impl Default for Tuning {
@@ -21,6 +24,7 @@ impl Default for Tuning {
         Self {
             sync: true,
             autoclean: None,
+            network_evidence: true,
         }
     }
 }

@@ -12,7 +12,7 @@
 //! its sender and opened by its receiver, exactly as in the agent.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
@@ -94,6 +94,11 @@ enum Work {
         from: u32,
         payload: Vec<u8>,
     },
+    /// Node `to` learns from the network that `gone`'s port is unreachable.
+    Unreachable {
+        to: u32,
+        gone: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -129,6 +134,10 @@ struct Slot {
     started_at: Time,
     /// The generation a force-leave removed, if one did.
     forced: Option<u64>,
+    /// Crashed, with the host still up: datagrams to it are answered with
+    /// "port unreachable" (at most one per sender per second, as a kernel
+    /// rate-limits them), each sender's last answer time here.
+    answers: Option<BTreeMap<u32, Time>>,
 }
 
 /// Traffic and time totals over every node instance of a run.
@@ -208,6 +217,7 @@ impl World {
                     slow: Duration::ZERO,
                     started_at: Time::ZERO,
                     forced: None,
+                    answers: None,
                 })
                 .collect(),
             discovery_seeds: cfg
@@ -329,6 +339,7 @@ impl World {
             Err(_) => return,
         };
         slot.node = Some(node);
+        slot.answers = None;
         slot.generation = generation;
         slot.starts += 1;
         slot.started_at = self.now;
@@ -396,7 +407,9 @@ impl World {
 
     /// Crashes node `i`: it stops at once, its state is lost, datagrams to
     /// it are dropped. Does nothing if it is not running.
-    pub fn crash(&mut self, i: u32) {
+    /// Crashes node `i`'s process (`answers`: its host stays up and answers
+    /// datagrams with "port unreachable") or its whole host (silence).
+    pub fn crash(&mut self, i: u32, answers: bool) {
         let now = self.now;
         let Some(slot) = self.slots.get_mut(i as usize) else {
             return;
@@ -404,6 +417,7 @@ impl World {
         let Some(node) = slot.node.take() else {
             return;
         };
+        slot.answers = answers.then(BTreeMap::new);
         slot.generation = slot.generation.max(node.identity().generation());
         slot.armed = None;
         let started = slot.started_at;
@@ -411,6 +425,28 @@ impl World {
         self.log
             .record(now, i, Entry::Crash, i, node.identity().generation());
         self.measure.on_crash(now, i);
+    }
+
+    /// A datagram from `from` reached crashed node `to`: if `to`'s host is
+    /// up, `from` hears "port unreachable" a link latency later (at most
+    /// once a second per sender; nothing across a partition).
+    fn answer_unreachable(&mut self, to: u32, from: u32) {
+        let now = self.now;
+        let Some(answers) = self.slots[to as usize].answers.as_mut() else {
+            return;
+        };
+        if answers
+            .get(&from)
+            .is_some_and(|at| now - *at < Duration::from_secs(1))
+        {
+            return;
+        }
+        answers.insert(from, now);
+        if self.net.separated(to, from) {
+            return;
+        }
+        let at = now + self.net.link_latency(to, from);
+        self.push(at, Work::Unreachable { to: from, gone: to });
     }
 
     fn retire(&mut self, node: &Node, started: Time) {
@@ -754,9 +790,19 @@ impl World {
             }
             Work::Deliver { to, from, payload } => {
                 let Some(node) = self.slots[to as usize].node.as_mut() else {
-                    return; // the receiver is down: the datagram is lost
+                    // The receiver is down: the datagram is lost, and a
+                    // host still up answers "port unreachable".
+                    self.answer_unreachable(to, from);
+                    return;
                 };
                 node.handle_datagram(self.now, addr_of(from), &payload);
+                self.drain(to);
+            }
+            Work::Unreachable { to, gone } => {
+                let Some(node) = self.slots[to as usize].node.as_mut() else {
+                    return;
+                };
+                node.handle_unreachable(self.now, addr_of(gone));
                 self.drain(to);
             }
         }

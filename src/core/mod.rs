@@ -37,6 +37,6 @@ pub use foca::{Member, State};
 pub use identity::{NodeId, Peer};
 pub use membership::Status;
 pub use name::{NameError, NodeName};
-pub use node::{Command, CommandError, Node, Stats, Transmit};
+pub use node::{Command, CommandError, EvidenceStats, Node, Stats, Transmit, Unreachable};
 pub use time::Time;
 pub use tombstone::{Departure, Tombstone};

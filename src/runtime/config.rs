@@ -14,6 +14,7 @@
 //! proto_dist = "udp"              # udp | udp6 (quic, quic6: not supported yet)
 //! base_port = 4370                # gossip port of `name@host`; `name3@host` adds 3
 //! autoheal = true
+//! network_evidence = true         # "port unreachable" from a member's host: suspect it on a short timeout
 //! autoclean = "24h"              # or "off"
 //! profile = "lan"                 # lan | wan | local
 //! expected_size = 16              # about how many nodes: tunes gossip and suspicion
@@ -155,6 +156,10 @@ pub struct AgentConfig {
     /// `cluster.autoheal`: the sides of a healed partition merge by
     /// themselves (the smaller side rejoins the larger).
     pub autoheal: bool,
+    /// `cluster.network_evidence`: a member whose host answers "port
+    /// unreachable" (its process is gone) is suspected at once, on a short
+    /// timeout, instead of after failed probes and the suspicion timeout.
+    pub network_evidence: bool,
     /// `cluster.autoclean`: every node forgets a member down longer than
     /// this (and tombstones of departed nodes); `None` (`"off"`) keeps them.
     pub autoclean: Option<Duration>,
@@ -220,6 +225,7 @@ impl AgentConfig {
             proto_dist: ProtoDist::Udp,
             base_port: DEFAULT_BASE_PORT,
             autoheal: true,
+            network_evidence: true,
             autoclean: Some(crate::core::config::DEFAULT_AUTOCLEAN),
             profile: Profile::Lan,
             expected_size: 16,
@@ -305,6 +311,7 @@ impl AgentConfig {
         config.max_datagram_size = self.max_datagram_size;
         config.autoclean = self.autoclean;
         config.autoheal = self.autoheal;
+        config.network_evidence = self.network_evidence;
         config
     }
 }
@@ -446,6 +453,8 @@ struct RawCluster {
     base_port: u16,
     #[serde(deserialize_with = "lenient")]
     autoheal: bool,
+    #[serde(deserialize_with = "lenient")]
+    network_evidence: bool,
     #[serde(deserialize_with = "duration_or_off")]
     autoclean: Option<Duration>,
     profile: RawProfile,
@@ -474,6 +483,7 @@ impl Default for RawCluster {
             proto_dist: d.proto_dist,
             base_port: d.base_port,
             autoheal: d.autoheal,
+            network_evidence: d.network_evidence,
             autoclean: d.autoclean,
             profile: RawProfile::Lan,
             expected_size: d.expected_size,
@@ -555,6 +565,7 @@ impl RawConfig {
             proto_dist: cluster.proto_dist,
             base_port: cluster.base_port,
             autoheal: cluster.autoheal,
+            network_evidence: cluster.network_evidence,
             autoclean: cluster.autoclean,
             profile: match cluster.profile {
                 RawProfile::Lan => Profile::Lan,
@@ -667,6 +678,7 @@ discovery_strategy = "static"
 proto_dist = "udp"
 base_port = 4370
 autoheal = true
+network_evidence = true
 autoclean = "24h"
 profile = "lan"
 [cluster.static]
@@ -682,9 +694,13 @@ seeds = ["rollcall@127.0.0.1", "rollcall1@127.0.0.1"]
         let core = c.core_config();
         assert_eq!(core.autoclean, Some(Duration::from_secs(86_400)));
         assert!(core.autoheal);
-        let off = parse("[cluster]\nautoclean = \"off\"\nautoheal = false\n").unwrap();
+        assert!(core.network_evidence);
+        let off =
+            parse("[cluster]\nautoclean = \"off\"\nautoheal = false\nnetwork_evidence = false\n")
+                .unwrap();
         assert_eq!(off.core_config().autoclean, None);
         assert!(!off.core_config().autoheal);
+        assert!(!off.core_config().network_evidence);
         assert_eq!(c.profile, Profile::Lan);
         let DiscoveryStrategy::Static { seeds } = &c.discovery else {
             panic!("static expected, got {:?}", c.discovery);

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::agent::AgentStats;
 use super::clock::Clock;
-use super::transport::Transport;
+use super::transport::{Received, Transport};
 use crate::core::{Command, CommandError, Event, Node, Peer, Status};
 
 /// How long the owner task waits for discovery to unregister when stopping.
@@ -79,9 +79,17 @@ impl<T: Transport> Driver<T> {
                     Some(input) => self.handle(input),
                     None => break,
                 },
-                (n, from) = self.transport.recv(&mut buf) => {
+                received = self.transport.recv(&mut buf) => {
                     let now = self.clock.now();
-                    self.node.handle_datagram(now, from, &buf[..n]);
+                    match received {
+                        Received::Datagram { len, from } => {
+                            self.node.handle_datagram(now, from, &buf[..len]);
+                        }
+                        Received::Unreachable(addr) => {
+                            let outcome = self.node.handle_unreachable(now, addr);
+                            tracing::debug!(%addr, ?outcome, "network: port unreachable");
+                        }
+                    }
                 }
                 () = sleep_until(wake), if wake.is_some() => {
                     let now = self.clock.at_least(deadline.unwrap_or_default());

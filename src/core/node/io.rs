@@ -26,6 +26,8 @@ pub(super) enum Wake {
     Clean,
     /// The reach to members held down (autoheal).
     Reach,
+    /// A suspicion on network evidence is due: (member, incarnation).
+    Evidence(NodeId, foca::Incarnation),
 }
 
 /// Everything foca's `Runtime` touches, apart from foca itself.

@@ -4,6 +4,7 @@
 //! `io` (what foca's `Runtime` touches), `sync_session` (full-state sync),
 //! `lifecycle` (leave, force-leave, autoclean) and `heal` (autoheal).
 
+mod evidence;
 mod heal;
 mod io;
 mod lifecycle;
@@ -32,6 +33,7 @@ use super::time::Time;
 use super::tombstone::{Departure, Tombstones};
 use super::wire::{DropCounts, DropReason, Envelope, Kind};
 
+pub use evidence::Unreachable;
 use heal::HealState;
 use io::{Io, Wake};
 use sync_session::SyncState;
@@ -108,6 +110,20 @@ pub struct Stats {
     pub stale_downs: u64,
     /// The full-state sync exchange (its datagrams are also in the totals).
     pub sync: SyncStats,
+    /// Reports of unreachable addresses (network evidence).
+    pub evidence: EvidenceStats,
+}
+
+/// What became of the driver's reports of unreachable addresses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvidenceStats {
+    /// Reports that made a member suspect on the short timeout.
+    pub suspected: u64,
+    /// Reports about a member already suspected on evidence.
+    pub repeated: u64,
+    /// Reports ignored: no member at that address, a member that refuted
+    /// recently, network evidence off, or the node has left.
+    pub ignored: u64,
 }
 
 /// One cluster member's protocol state: SWIM (foca) behind a sealed envelope,
@@ -149,6 +165,7 @@ pub struct Node {
     clean_scheduled: bool,
     reach_scheduled: bool,
     heard: stale::Heard,
+    evidence: evidence::Evidence,
 }
 
 impl Node {
@@ -188,6 +205,7 @@ impl Node {
             clean_scheduled: false,
             reach_scheduled: false,
             heard: stale::Heard::default(),
+            evidence: evidence::Evidence::default(),
         })
     }
 
@@ -292,6 +310,7 @@ impl Node {
                     self.sweep();
                 }
                 Wake::Reach => self.reach_tick(),
+                Wake::Evidence(id, incarnation) => self.evidence_due(id, incarnation),
             }
             self.settle();
         }
@@ -423,9 +442,12 @@ impl Node {
             PostcardCodec,
         );
         // The old instance's timers carry tokens the new one may reuse.
-        self.io.timers.retain(|w| !matches!(w, Wake::Swim(_)));
+        self.io
+            .timers
+            .retain(|w| !matches!(w, Wake::Swim(_) | Wake::Evidence(..)));
         self.io.suspicions.clear();
         self.heard = stale::Heard::default();
+        self.evidence = evidence::Evidence::default();
         self.heal.lowest = None;
     }
 

@@ -35,6 +35,8 @@ struct Suspicion {
     incarnation: Incarnation,
     /// When the suspect was last told.
     told: Option<Time>,
+    /// Raised on evidence from the network (on the short timeout).
+    evidence: bool,
 }
 
 /// The suspicions a node holds, from foca's suspect-to-down timers.
@@ -60,6 +62,7 @@ impl Suspicions {
                     id: member_id.clone(),
                     incarnation: *incarnation,
                     told: None,
+                    evidence: false,
                 },
             );
         }
@@ -73,15 +76,53 @@ impl Suspicions {
             ..
         } = timer
         {
-            let key = member_id.name().key();
-            if self
-                .held
-                .get(&key)
-                .is_some_and(|s| &s.id == member_id && s.incarnation == *incarnation)
-            {
-                self.held.remove(&key);
+            self.ended(member_id, *incarnation);
+        }
+    }
+
+    /// The suspicion of `id` at `incarnation` ended.
+    pub fn ended(&mut self, id: &NodeId, incarnation: Incarnation) {
+        let key = id.name().key();
+        if self
+            .held
+            .get(&key)
+            .is_some_and(|s| &s.id == id && s.incarnation == incarnation)
+        {
+            self.held.remove(&key);
+        }
+    }
+
+    /// The network says `id` is unreachable: a suspicion on evidence starts,
+    /// and the suspect is due to be told at once. Returns whether one was
+    /// already running at that incarnation (nothing changes then).
+    pub fn on_evidence(&mut self, id: &NodeId, incarnation: Incarnation) -> bool {
+        let key = id.name().key();
+        if let Some(s) = self.held.get_mut(&key) {
+            if &s.id == id && s.incarnation == incarnation {
+                if s.evidence {
+                    return true;
+                }
+                s.evidence = true;
+                s.told = None;
             }
         }
+        let s = self.held.entry(key).or_insert_with(|| Suspicion {
+            id: id.clone(),
+            incarnation,
+            told: None,
+            evidence: true,
+        });
+        if &s.id != id || s.incarnation != incarnation {
+            *s = Suspicion {
+                id: id.clone(),
+                incarnation,
+                told: None,
+                evidence: true,
+            };
+        }
+        s.told = None;
+        self.due.push((id.clone(), incarnation));
+        false
     }
 
     /// A datagram goes to (or comes from) `to` at `now`: if `to` is
@@ -149,7 +190,11 @@ impl Node {
     /// A member says it suspects this node at `incarnation`: refute, as
     /// foca does for a suspicion learned by gossip. About an earlier
     /// identity of this node, it is stale and ignored.
-    pub(super) fn suspected(&mut self, you: &NodeId, incarnation: Incarnation) {
+    ///
+    /// The refutation is gossiped as foca does; the teller is also
+    /// answered directly (an announce, whose header carries the new
+    /// incarnation), so a suspicion on a short timeout ends in a round trip.
+    pub(super) fn suspected(&mut self, teller: &NodeId, you: &NodeId, incarnation: Incarnation) {
         if you != self.swim.identity() || self.left {
             return;
         }
@@ -159,6 +204,9 @@ impl Node {
             .apply_many(std::iter::once(me), true, &mut self.io)
             .is_err()
         {
+            self.io.stats.timer_errors += 1;
+        }
+        if self.swim.announce(teller.clone(), &mut self.io).is_err() {
             self.io.stats.timer_errors += 1;
         }
     }

@@ -210,9 +210,11 @@ impl Node {
                 Ok(())
             }
             SyncMsg::Suspected {
-                you, incarnation, ..
+                from,
+                you,
+                incarnation,
             } => {
-                self.suspected(&you, incarnation);
+                self.suspected(&from, &you, incarnation);
                 Ok(())
             }
         }

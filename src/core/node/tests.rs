@@ -32,6 +32,30 @@ fn announced() -> (Node, Node) {
     (a, b)
 }
 
+/// Hands `to` every datagram `from` has queued for it, at time zero.
+fn deliver(to: &mut Node, from: &mut Node) {
+    deliver_at(Time::ZERO, to, from);
+}
+
+/// Hands `to` every datagram `from` has queued for it, at `now`.
+fn deliver_at(now: Time, to: &mut Node, from: &mut Node) {
+    while let Some(t) = from.poll_transmit() {
+        if t.to == to.identity().addr() {
+            to.handle_datagram(now, from.identity().addr(), &t.payload);
+        }
+    }
+}
+
+/// Nodes 1 and 2 after 1's join and both answers: each knows the other.
+fn acquainted() -> (Node, Node) {
+    let (mut a, mut b) = (node(1), node(2));
+    a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+        .unwrap();
+    deliver(&mut b, &mut a);
+    deliver(&mut a, &mut b);
+    (a, b)
+}
+
 mod basics {
     use super::*;
     use crate::core::name::NodeName;
@@ -227,24 +251,6 @@ mod sync_merge {
     use crate::core::sync::{self, SyncMsg, SyncRecord};
     use rand::rngs::StdRng;
 
-    fn deliver(to: &mut Node, from: &mut Node) {
-        while let Some(t) = from.poll_transmit() {
-            if t.to == to.identity().addr() {
-                to.handle_datagram(Time::ZERO, from.identity().addr(), &t.payload);
-            }
-        }
-    }
-
-    /// Nodes 1 and 2 after 1's join and both answers: each knows the other.
-    fn acquainted() -> (Node, Node) {
-        let (mut a, mut b) = (node(1), node(2));
-        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
-            .unwrap();
-        deliver(&mut b, &mut a);
-        deliver(&mut a, &mut b);
-        (a, b)
-    }
-
     /// Seals `members` as a sync `Members` message from `from`.
     fn members_from(from: &Node, members: Vec<sync::Record>) -> Vec<u8> {
         let msg = SyncMsg::Members {
@@ -409,5 +415,120 @@ mod restore {
         assert!(a.poll_timeout().is_some(), "the failure detector is armed");
         let events: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
         assert!(events.contains(&Event::MemberUp(mk(2))), "{events:?}");
+    }
+}
+
+mod network_evidence {
+    use super::*;
+    use crate::core::node::Unreachable;
+    use std::time::Duration;
+
+    fn drain_events(n: &mut Node) -> Vec<Event> {
+        std::iter::from_fn(|| n.poll_event()).collect()
+    }
+
+    fn state_of(a: &Node, b: &Node) -> Option<foca::State> {
+        a.membership()
+            .find(|m| m.id().name() == b.identity().name())
+            .map(|m| m.state())
+    }
+
+    /// Runs `a`'s timers up to `until`.
+    fn run_to(a: &mut Node, until: Time) {
+        while let Some(t) = a.poll_timeout().filter(|t| *t <= until) {
+            a.handle_timeout(t);
+        }
+    }
+
+    #[test]
+    fn an_unreachable_member_is_suspected_at_once_and_down_after_the_short_timeout() {
+        let (mut a, b) = acquainted();
+        drain_events(&mut a);
+        let t0 = Time::from_duration(Duration::from_secs(1));
+        assert_eq!(
+            a.handle_unreachable(t0, b.identity().addr()),
+            Unreachable::Suspected
+        );
+        assert_eq!(state_of(&a, &b), Some(foca::State::Suspect));
+        // The suspect is told at once.
+        assert!(std::iter::from_fn(|| a.poll_transmit()).any(|t| t.to == b.identity().addr()));
+        let timeout = a.config().evidence_timeout;
+        assert!(timeout < a.config().swim.suspect_to_down_after);
+        run_to(&mut a, t0 + (timeout - Duration::from_millis(1)));
+        assert_eq!(state_of(&a, &b), Some(foca::State::Suspect));
+        run_to(&mut a, t0 + timeout);
+        assert_eq!(state_of(&a, &b), Some(foca::State::Down));
+        assert!(drain_events(&mut a).contains(&Event::MemberDown(b.identity().clone())));
+        assert_eq!(a.stats().evidence.suspected, 1);
+    }
+
+    /// Runs both nodes' timers up to `until`, delivering every datagram
+    /// between them as it is sent.
+    fn run_pair(a: &mut Node, b: &mut Node, until: Time) {
+        loop {
+            let next = [a.poll_timeout(), b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t <= until)
+                .min();
+            let Some(t) = next else { break };
+            if a.poll_timeout() == Some(t) {
+                a.handle_timeout(t);
+            } else {
+                b.handle_timeout(t);
+            }
+            for _ in 0..4 {
+                deliver_at(t, b, a);
+                deliver_at(t, a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn a_live_member_refutes_a_forged_report_and_further_reports_are_ignored_for_a_while() {
+        let (mut a, mut b) = acquainted();
+        let t0 = Time::from_duration(Duration::from_secs(1));
+        a.handle_unreachable(t0, b.identity().addr());
+        // b hears it is suspected, refutes and answers a directly.
+        deliver_at(t0, &mut b, &mut a);
+        deliver_at(t0, &mut a, &mut b);
+        assert_eq!(state_of(&a, &b), Some(foca::State::Alive));
+        let timeout = a.config().evidence_timeout;
+        run_pair(&mut a, &mut b, t0 + timeout * 2);
+        assert_eq!(state_of(&a, &b), Some(foca::State::Alive));
+        assert!(!drain_events(&mut a)
+            .iter()
+            .any(|e| matches!(e, Event::MemberDown(_))));
+        let later = t0 + timeout * 3;
+        assert_eq!(
+            a.handle_unreachable(later, b.identity().addr()),
+            Unreachable::Quiet
+        );
+        assert_eq!(state_of(&a, &b), Some(foca::State::Alive));
+    }
+
+    #[test]
+    fn a_report_about_an_unknown_address_or_with_evidence_off_changes_nothing() {
+        let (mut a, b) = acquainted();
+        let stranger: std::net::SocketAddr = "127.0.0.9:4370".parse().unwrap();
+        assert_eq!(
+            a.handle_unreachable(Time::ZERO, stranger),
+            Unreachable::Unknown
+        );
+        let mut cfg = Config::lan(3);
+        cfg.network_evidence = false;
+        let name: NodeName = "rc7@127.0.0.1".parse().unwrap();
+        let mut off = Node::new(
+            NodeId::new(name, "127.0.0.1:4377".parse().unwrap(), 1),
+            cfg,
+            [7; 32],
+        )
+        .unwrap();
+        assert_eq!(
+            off.handle_unreachable(Time::ZERO, b.identity().addr()),
+            Unreachable::Ignored
+        );
+        assert_eq!(state_of(&a, &b), Some(foca::State::Alive));
+        assert_eq!(a.stats().evidence.ignored, 1);
     }
 }

@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+pub mod errqueue;
 pub mod udp;
 
 pub use udp::UdpTransport;
@@ -25,6 +26,26 @@ pub struct TransportStats {
     pub sent: u64,
     /// Datagrams the operating system refused to send, each dropped.
     pub send_errors: u64,
+    /// Reports that a destination had no process at its port (ICMP port
+    /// unreachable), handed to the node as evidence.
+    pub unreachable: u64,
+    /// Other errors the network reported about sent datagrams (counted only).
+    pub other_errors: u64,
+}
+
+/// What [`Transport::recv`] got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A datagram of this length, from this sender, is in the buffer.
+    Datagram {
+        /// Its length.
+        len: usize,
+        /// Its sender.
+        from: SocketAddr,
+    },
+    /// The network says nothing listens at this address any more (see
+    /// [`errqueue`]).
+    Unreachable(SocketAddr),
 }
 
 /// A datagram transport bound to the node's gossip address.
@@ -33,10 +54,11 @@ pub trait Transport: Send + 'static {
     fn local_addr(&self) -> SocketAddr;
 
     /// Waits for the next readable datagram no larger than `buf.len() - 1`
-    /// bytes, writes it into `buf` and returns its length and sender.
-    /// Larger datagrams (they fill the whole buffer) and receive errors are
-    /// counted and skipped. Cancel-safe.
-    fn recv(&mut self, buf: &mut [u8]) -> impl Future<Output = (usize, SocketAddr)> + Send;
+    /// bytes, writes it into `buf` and returns its length and sender; or for
+    /// word from the network that a destination is unreachable. Larger
+    /// datagrams (they fill the whole buffer) and receive errors are counted
+    /// and skipped. Cancel-safe.
+    fn recv(&mut self, buf: &mut [u8]) -> impl Future<Output = Received> + Send;
 
     /// Sends one datagram; a failure is counted, not returned.
     fn send(&mut self, to: SocketAddr, payload: &[u8]) -> impl Future<Output = ()> + Send;

@@ -1,11 +1,13 @@
 //! The UDP transport: one socket at the node's gossip address.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use super::{Transport, TransportStats};
+use super::{errqueue, Received, Transport, TransportStats};
 
 /// A UDP socket with drop accounting.
 #[derive(Debug)]
@@ -13,6 +15,9 @@ pub struct UdpTransport {
     socket: UdpSocket,
     local: SocketAddr,
     stats: TransportStats,
+    /// Unreachable destinations read from the error queue, not yet handed
+    /// out.
+    unreachable: VecDeque<SocketAddr>,
 }
 
 /// The receive buffer the transport asks the kernel for. When a cluster
@@ -25,7 +30,8 @@ pub const RECV_BUFFER: usize = 4 << 20;
 impl UdpTransport {
     /// Binds a UDP socket at `addr` (the caller picks the node's host address
     /// or the unspecified address, and the gossip port), with a receive
-    /// buffer of [`RECV_BUFFER`] where the kernel allows it.
+    /// buffer of [`RECV_BUFFER`] where the kernel allows it, and the error
+    /// queue on (see [`errqueue`]; a refusal is logged, not an error).
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
         let raw = socket2::Socket::new(
             socket2::Domain::for_address(addr),
@@ -33,6 +39,9 @@ impl UdpTransport {
             Some(socket2::Protocol::UDP),
         )?;
         let _ = raw.set_recv_buffer_size(RECV_BUFFER);
+        if let Err(e) = errqueue::enable(&raw, addr.is_ipv6()) {
+            tracing::warn!(error = %e, "no ICMP errors on the gossip socket: crashes are detected by timeout only");
+        }
         raw.set_nonblocking(true)?;
         raw.bind(&addr.into())?;
         let socket = UdpSocket::from_std(raw.into())?;
@@ -41,7 +50,14 @@ impl UdpTransport {
             socket,
             local,
             stats: TransportStats::default(),
+            unreachable: VecDeque::new(),
         })
+    }
+}
+
+impl UdpTransport {
+    fn read_errors(&mut self) {
+        self.stats.other_errors += errqueue::drain(&self.socket, &mut self.unreachable);
     }
 }
 
@@ -50,24 +66,50 @@ impl Transport for UdpTransport {
         self.local
     }
 
-    async fn recv(&mut self, buf: &mut [u8]) -> (usize, SocketAddr) {
+    async fn recv(&mut self, buf: &mut [u8]) -> Received {
         loop {
-            match self.socket.recv_from(buf).await {
+            if let Some(to) = self.unreachable.pop_front() {
+                self.stats.unreachable += 1;
+                return Received::Unreachable(to);
+            }
+            let ready = match self
+                .socket
+                .ready(Interest::READABLE | Interest::ERROR)
+                .await
+            {
+                Ok(ready) => ready,
+                Err(e) => {
+                    self.stats.unreadable += 1;
+                    tracing::debug!(error = %e, "gossip socket not pollable");
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            };
+            if ready.is_error() {
+                self.read_errors();
+                continue;
+            }
+            match self.socket.try_recv_from(buf) {
                 // A datagram that fills the buffer may have been truncated:
                 // it is larger than the node accepts.
                 Ok((n, from)) if n >= buf.len() => {
                     self.stats.too_large += 1;
                     tracing::debug!(%from, "dropped a datagram larger than max_datagram_size");
                 }
-                Ok((n, from)) => {
+                Ok((len, from)) => {
                     self.stats.received += 1;
-                    return (n, from);
+                    return Received::Datagram { len, from };
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
-                    self.stats.unreadable += 1;
-                    tracing::debug!(error = %e, "dropped an unreadable datagram");
-                    // Never spin on a socket that keeps failing.
-                    tokio::task::yield_now().await;
+                    // A queued ICMP error surfaces here too.
+                    self.read_errors();
+                    if self.unreachable.is_empty() {
+                        self.stats.unreadable += 1;
+                        tracing::debug!(error = %e, "dropped an unreadable datagram");
+                        // Never spin on a socket that keeps failing.
+                        tokio::task::yield_now().await;
+                    }
                 }
             }
         }
@@ -106,8 +148,14 @@ mod tests {
         b.send(to, &[8; 100]).await;
         // A node with max_datagram_size 512 reads into 513 bytes.
         let mut buf = vec![0; 513];
-        let (n, from) = a.recv(&mut buf).await;
-        assert_eq!((n, from), (100, b.local_addr()));
+        let got = a.recv(&mut buf).await;
+        assert_eq!(
+            got,
+            Received::Datagram {
+                len: 100,
+                from: b.local_addr()
+            }
+        );
         assert_eq!(buf[0], 8);
         assert_eq!(a.stats().too_large, 1);
         assert_eq!(a.stats().received, 1);
@@ -119,7 +167,25 @@ mod tests {
         let (mut a, mut b) = pair().await;
         b.send(a.local_addr(), &[1; 512]).await;
         let mut buf = vec![0; 513];
-        assert_eq!(a.recv(&mut buf).await.0, 512);
+        assert!(matches!(
+            a.recv(&mut buf).await,
+            Received::Datagram { len: 512, .. }
+        ));
         assert_eq!(a.stats().too_large, 0);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_datagram_to_a_closed_port_comes_back_as_unreachable() {
+        let (mut a, b) = pair().await;
+        // A port where nothing listens any more.
+        let gone = b.local_addr();
+        drop(b);
+        a.send(gone, b"anyone?").await;
+        let mut buf = vec![0; 64];
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), a.recv(&mut buf))
+            .await
+            .expect("no word from the network within 5 s");
+        assert_eq!(got, Received::Unreachable(gone));
+        assert_eq!(a.stats().unreachable, 1);
     }
 }
