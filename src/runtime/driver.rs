@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::agent::AgentStats;
 use super::clock::Clock;
 use super::transport::{Received, Transport};
-use crate::core::{Command, CommandError, Event, Node, Peer, Status};
+use crate::core::{Command, CommandError, Event, Node, Peer, Status, Unreachable};
 
 /// How long the owner task waits for discovery to unregister when stopping.
 const UNREGISTER_WAIT: Duration = Duration::from_secs(2);
@@ -86,8 +86,14 @@ impl<T: Transport> Driver<T> {
                             self.node.handle_datagram(now, from, &buf[..len]);
                         }
                         Received::Unreachable(addr) => {
-                            let outcome = self.node.handle_unreachable(now, addr);
-                            tracing::debug!(%addr, ?outcome, "network: port unreachable");
+                            match self.node.handle_unreachable(now, addr) {
+                                Unreachable::Suspected => tracing::info!(
+                                    "suspect: nothing listens at {addr} any more (port unreachable)"
+                                ),
+                                other => {
+                                    tracing::debug!(%addr, ?other, "port unreachable, not taken");
+                                }
+                            }
                         }
                     }
                 }
