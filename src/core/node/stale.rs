@@ -8,9 +8,10 @@
 //! (while the other was unreachable) cross to nodes that see the member
 //! alive: by gossip from a sender that was only suspected here, or by sync.
 //! A `Down` comes at least the suspicion timeout after the suspicion that
-//! led to it began, so a node that heard from the member itself within the
-//! last suspicion timeout knows the member was alive after it was
-//! suspected: the verdict is stale. Such a `Down` is dropped from the
+//! led to it began (the evidence timeout, when the network's word counts:
+//! see `evidence`), so a node that heard from the member itself within
+//! that time knows the member was alive after it was suspected: the
+//! verdict is stale. Such a `Down` is dropped from the
 //! gossip before foca sees it and from sync records, and counted
 //! (`Stats::stale_downs`). The declaring node then holds the member down
 //! and tells it so when they next talk (the member renews, as after any
@@ -53,10 +54,23 @@ impl Node {
         self.heard.until = self.io.now + self.config.swim.suspect_to_down_after;
     }
 
+    /// The shortest time from the start of a suspicion to its `Down`: the
+    /// suspicion timeout, or the evidence timeout when the network's word
+    /// counts (a `Down` on evidence comes that soon after its suspicion).
+    fn stale_window(&self) -> std::time::Duration {
+        if self.config.network_evidence {
+            self.config
+                .evidence_timeout
+                .min(self.config.swim.suspect_to_down_after)
+        } else {
+            self.config.swim.suspect_to_down_after
+        }
+    }
+
     /// `id` sent this node a datagram just now.
     pub(super) fn heard_from(&mut self, id: &NodeId) {
         let now = self.io.now;
-        let window = self.config.swim.suspect_to_down_after;
+        let window = self.stale_window();
         if self.heard.last.len() > 2 * (self.swim.num_members() + 1) {
             self.heard.last.retain(|_, (_, at)| now - *at < window);
         }
@@ -65,7 +79,7 @@ impl Node {
 
     /// Whether a `Down` about `id` is stale here (see the module docs).
     pub(super) fn is_stale_down(&self, id: &NodeId) -> bool {
-        let window = self.config.swim.suspect_to_down_after;
+        let window = self.stale_window();
         id.name() != self.swim.identity().name()
             && self
                 .heard
