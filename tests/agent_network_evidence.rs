@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{logs, names, wait_until, AgentProc, Spec, TempDir};
+use common::{assert_all_see, logs, names, wait_until, AgentProc, Spec, TempDir};
 
 #[test]
 fn a_killed_agent_is_suspected_on_the_network_word_and_stopped_everywhere() {
@@ -20,16 +20,12 @@ fn a_killed_agent_is_suspected_on_the_network_word_and_stopped_everywhere() {
         .iter()
         .map(|name| AgentProc::start(dir.path(), &Spec::with_seeds(name, &seeds)))
         .collect();
-    let formed = wait_until(Duration::from_secs(20), || {
-        agents.iter().all(|a| {
-            a.status()
-                .is_some_and(|s| names(&s.running_nodes) == seeds && s.stopped_nodes.is_empty())
-        })
-    });
-    assert!(
-        formed,
-        "the agents did not form a cluster\n{}",
-        logs(&agents.iter().collect::<Vec<_>>())
+    assert_all_see(
+        &agents,
+        &seeds,
+        Duration::from_secs(20),
+        "the agents did not form a cluster",
+        String::new,
     );
 
     let mut victim = agents.remove(2);

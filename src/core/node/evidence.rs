@@ -99,13 +99,7 @@ impl Node {
         }
         if state == State::Alive {
             let suspect = Member::new(id.clone(), incarnation, State::Suspect);
-            if self
-                .swim
-                .apply_many(std::iter::once(suspect), true, &mut self.io)
-                .is_err()
-            {
-                self.io.stats.timer_errors += 1;
-            }
+            self.apply_one(suspect);
         }
         let at = now + self.config.evidence_timeout;
         self.io.timers.push(at, Wake::Evidence(id, incarnation));
@@ -122,13 +116,7 @@ impl Node {
             .is_some_and(|m| m.state() == State::Suspect && m.incarnation() == incarnation);
         if still {
             let down = Member::new(id, incarnation, State::Down);
-            if self
-                .swim
-                .apply_many(std::iter::once(down), true, &mut self.io)
-                .is_err()
-            {
-                self.io.stats.timer_errors += 1;
-            }
+            self.apply_one(down);
         } else {
             let until = self.io.now + QUIET_AFTER_REFUTE;
             self.evidence.quiet.insert(id.name().key(), until);

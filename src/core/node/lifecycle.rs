@@ -141,16 +141,22 @@ impl Node {
         self.send_sync(id.addr(), &msg);
     }
 
-    /// Declares `id` down in foca (and so to the cluster, by gossip).
-    pub(super) fn put_down(&mut self, id: &NodeId) {
-        let down = foca::Member::new(id.clone(), 0, foca::State::Down);
+    /// Applies one record through foca's precedence rules and gossips it if
+    /// it changed anything (a refusal is counted, state unchanged).
+    pub(super) fn apply_one(&mut self, member: foca::Member<NodeId>) {
         if self
             .swim
-            .apply_many(std::iter::once(down), true, &mut self.io)
+            .apply_many(std::iter::once(member), true, &mut self.io)
             .is_err()
         {
             self.io.stats.timer_errors += 1;
         }
+    }
+
+    /// Declares `id` down in foca (and so to the cluster, by gossip).
+    pub(super) fn put_down(&mut self, id: &NodeId) {
+        let down = foca::Member::new(id.clone(), 0, foca::State::Down);
+        self.apply_one(down);
     }
 
     /// foca renewed our identity after our own side declared us down.

@@ -199,13 +199,7 @@ impl Node {
             return;
         }
         let me = foca::Member::new(you.clone(), incarnation, foca::State::Suspect);
-        if self
-            .swim
-            .apply_many(std::iter::once(me), true, &mut self.io)
-            .is_err()
-        {
-            self.io.stats.timer_errors += 1;
-        }
+        self.apply_one(me);
         if self.swim.announce(teller.clone(), &mut self.io).is_err() {
             self.io.stats.timer_errors += 1;
         }
