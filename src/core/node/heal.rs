@@ -83,6 +83,10 @@ pub(super) struct HealState {
     pub former: BTreeMap<NameKey, NodeId>,
     /// When the renewals of `former` stop being waited for.
     pub former_until: Time,
+    /// A former side-mate just reported renewed through foca's `Rename`:
+    /// the `MemberUp` foca sends right after (its old record was down in
+    /// the fresh view) is the same news, not a second one.
+    pub renewed_now: Option<NameKey>,
     /// The lowest name among the active members and this node, while known.
     /// Every sync summary carries it; finding it compares every member's
     /// name, so it is kept up to date from foca's notifications instead.
@@ -377,11 +381,33 @@ impl Node {
     }
 
     /// The event for a member that came up: a former side-mate back under
-    /// a renewed identity is a renewal, not a second `MemberUp`.
-    pub(super) fn up_event(&mut self, id: NodeId) -> Event {
-        match self.heal.former.remove(&id.name().key()) {
-            Some(old) if old.version() < id.version() => Event::MemberRenewed { old, new: id },
-            _ => Event::MemberUp(id),
+    /// a renewed identity is a renewal, not a second `MemberUp`, and is
+    /// reported once (foca may report it as a `Rename` and then a
+    /// `MemberUp`: see `renamed_event`).
+    pub(super) fn up_event(&mut self, id: NodeId) -> Option<Event> {
+        let key = id.name().key();
+        if self.heal.renewed_now.take() == Some(key) {
+            return None;
+        }
+        match self.heal.former.remove(&key) {
+            Some(old) if old.version() < id.version() => {
+                Some(Event::MemberRenewed { old, new: id })
+            }
+            _ => Some(Event::MemberUp(id)),
+        }
+    }
+
+    /// The event for foca's `Rename(old, new)`: for a former side-mate, the
+    /// renewal from the identity this node knew it by (foca's `old` is the
+    /// down record the winner's view held).
+    pub(super) fn renamed_event(&mut self, old: NodeId, new: NodeId) -> Event {
+        let key = new.name().key();
+        match self.heal.former.remove(&key) {
+            Some(known) => {
+                self.heal.renewed_now = Some(key);
+                Event::MemberRenewed { old: known, new }
+            }
+            None => Event::MemberRenewed { old, new },
         }
     }
 

@@ -492,8 +492,9 @@ impl Node {
                     } else {
                         self.came_back(&id);
                         self.track_lowest(id.name(), true);
-                        let event = self.up_event(id);
-                        self.io.events.push_back(event);
+                        if let Some(event) = self.up_event(id) {
+                            self.io.events.push_back(event);
+                        }
                     }
                 }
                 OwnedNotification::MemberDown(id) => {
@@ -508,7 +509,8 @@ impl Node {
                         self.bury(&new);
                     } else {
                         self.came_back(&new);
-                        self.io.events.push_back(Event::MemberRenewed { old, new });
+                        let event = self.renamed_event(old, new);
+                        self.io.events.push_back(event);
                     }
                 }
                 OwnedNotification::Active => self.io.events.push_back(Event::Joined),
