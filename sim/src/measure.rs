@@ -22,6 +22,9 @@ use serde::Serialize;
 pub struct CrashRecord {
     /// The crashed node's index.
     pub node: u32,
+    /// What crashed: the process (its host answers "port unreachable") or
+    /// the whole host (silence).
+    pub cause: CrashCause,
     /// When it crashed (virtual seconds).
     pub at_s: f64,
     /// Seconds until the first live node reported it down.
@@ -30,6 +33,27 @@ pub struct CrashRecord {
     pub all_down_s: Option<f64>,
     /// Whether it restarted before every live node had marked it down.
     pub restarted_before_detection: bool,
+}
+
+/// What a crash took down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrashCause {
+    /// The node's process: its host answers datagrams with "port unreachable".
+    Process,
+    /// The node's host: nothing answers.
+    Host,
+}
+
+/// Why a live member was declared down, as far as the simulator can tell.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FalseDownCauses {
+    /// The member declared down was handling its inputs late (slow).
+    pub slow_member: u64,
+    /// The node that declared it was slow (and the member was not).
+    pub slow_observer: u64,
+    /// Neither was slow: loss, a lifted partition's stale verdicts, ...
+    pub other: u64,
 }
 
 /// A scenario operation and how long views took to become correct after it.
@@ -59,6 +83,7 @@ pub struct Measure {
     open_crash: Vec<Option<(usize, Time)>>,
     false_positives: BTreeSet<(u32, u64)>,
     false_down_events: u64,
+    false_down_causes: FalseDownCauses,
     samples: Vec<(f64, f64)>,
     grid: Duration,
     next_sample: Time,
@@ -84,6 +109,7 @@ impl Measure {
             open_crash: vec![None; n],
             false_positives: BTreeSet::new(),
             false_down_events: 0,
+            false_down_causes: FalseDownCauses::default(),
             samples: Vec::new(),
             grid: grid.max(Duration::from_millis(1)),
             next_sample: Time::ZERO,
@@ -168,7 +194,7 @@ impl Measure {
 
     /// Node `i` crashes: its view stops counting, and every view that
     /// holds it is wrong until it is marked down there.
-    pub fn on_crash(&mut self, now: Time, i: u32) {
+    pub fn on_crash(&mut self, now: Time, i: u32, cause: CrashCause) {
         let iu = i as usize;
         if !self.live[iu] {
             return;
@@ -177,6 +203,7 @@ impl Measure {
         let c = self.crashes.len();
         self.crashes.push(CrashRecord {
             node: i,
+            cause,
             at_s: now.as_secs_f64(),
             first_down_s: None,
             all_down_s: None,
@@ -396,6 +423,24 @@ impl Measure {
         self.false_down_events
     }
 
+    /// False down events by what was slow at the time.
+    pub fn false_down_causes(&self) -> FalseDownCauses {
+        self.false_down_causes
+    }
+
+    /// Counts one false down event's cause (the event itself is counted by
+    /// [`member_down`](Self::member_down)).
+    pub fn false_down_cause(&mut self, member_slow: bool, observer_slow: bool) {
+        let c = &mut self.false_down_causes;
+        if member_slow {
+            c.slow_member += 1;
+        } else if observer_slow {
+            c.slow_observer += 1;
+        } else {
+            c.other += 1;
+        }
+    }
+
     /// The convergence curve: (virtual seconds, fraction of correct views).
     pub fn samples(&self) -> &[(f64, f64)] {
         &self.samples
@@ -449,7 +494,7 @@ mod tests {
                 m.member_up(t(1), o, x);
             }
         }
-        m.on_crash(t(2), 2);
+        m.on_crash(t(2), 2, CrashCause::Process);
         m.mark(t(2), "crash".into());
         assert!(!m.all_correct());
         m.member_down(t(3), 0, 2, None);
@@ -469,7 +514,7 @@ mod tests {
                 m.member_up(t(1), o, x);
             }
         }
-        m.on_crash(t(2), 2);
+        m.on_crash(t(2), 2, CrashCause::Process);
         m.on_start(t(3), 2);
         assert!(m.crashes()[0].restarted_before_detection);
         assert!(!m.all_correct(), "the restarted node knows nobody yet");

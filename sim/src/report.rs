@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::measure::{CrashRecord, Mark};
+use crate::measure::{CrashCause, CrashRecord, FalseDownCauses, Mark};
 use crate::network::NetStats;
 
 /// Everything measured in one run. Serialised as the `--json` object.
@@ -39,10 +39,15 @@ pub struct RunReport {
     pub detect_all_s: Option<f64>,
     /// Every crash and its detection.
     pub crashes: Vec<CrashRecord>,
+    /// Detection split by what crashed (process or host), for the causes
+    /// that occurred.
+    pub detection_by_cause: Vec<CauseDetection>,
     /// Live, reachable identities (node, generation) that some node declared down.
     pub false_positives: usize,
     /// `MemberDown` events that named a live, reachable identity.
     pub false_down_events: u64,
+    /// Those events split by what was slow at the time.
+    pub false_down_causes: FalseDownCauses,
     /// Datagrams sent per live node per virtual second.
     pub datagrams_per_node_s: f64,
     /// Bytes sent per live node per virtual second (sealed datagrams).
@@ -120,6 +125,19 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "never".to_owned(), |s| format!("{s:.3} s"))
 }
 
+/// Detection of the crashes of one cause.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CauseDetection {
+    /// What crashed.
+    pub cause: CrashCause,
+    /// How many such crashes were detected (not restarted first).
+    pub crashes: usize,
+    /// Worst time until the first live node marked one down.
+    pub first_s: Option<f64>,
+    /// Worst time until no live node held one any more.
+    pub all_s: Option<f64>,
+}
+
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -161,20 +179,25 @@ impl fmt::Display for RunReport {
             "  convergence   {} after the last operation",
             opt(self.convergence_s)
         )?;
-        if !self.crashes.is_empty() {
+        for d in &self.detection_by_cause {
             writeln!(
                 f,
-                "  detection     first node {}, all nodes {} (worst of {} crashes; network evidence {})",
-                opt(self.detect_first_s),
-                opt(self.detect_all_s),
-                self.crashes.len(),
+                "  detection     {} crash: first node {}, all nodes {} (worst of {}; network evidence {})",
+                match d.cause {
+                    CrashCause::Process => "process",
+                    CrashCause::Host => "host",
+                },
+                opt(d.first_s),
+                opt(d.all_s),
+                d.crashes,
                 if self.network_evidence { "on" } else { "off" },
             )?;
         }
+        let c = &self.false_down_causes;
         writeln!(
             f,
-            "  false downs   {} identities ({} events)",
-            self.false_positives, self.false_down_events
+            "  false downs   {} identities ({} events: {} of a slow member, {} by a slow node, {} other)",
+            self.false_positives, self.false_down_events, c.slow_member, c.slow_observer, c.other
         )?;
         if self.resurrections > 0 {
             writeln!(

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use rollcall::core::Time;
 
 use crate::error::SimError;
-use crate::measure::Mark;
+use crate::measure::{CrashCause, CrashRecord, Mark};
 use crate::network::NetProfile;
+use crate::report::CauseDetection;
 use crate::report::{peak_rss_mib, RunReport};
 use crate::scenario::{Formation, Op, Plan};
 use crate::tuning::Tuning;
@@ -179,13 +180,30 @@ fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) ->
         .iter()
         .filter(|c| !c.restarted_before_detection)
         .collect();
-    let worst = |f: fn(&crate::measure::CrashRecord) -> Option<f64>| {
-        if detected.is_empty() || detected.iter().any(|c| f(c).is_none()) {
+    let worst_of = |of: &[&CrashRecord], f: fn(&CrashRecord) -> Option<f64>| {
+        if of.is_empty() || of.iter().any(|c| f(c).is_none()) {
             None
         } else {
-            detected.iter().filter_map(|c| f(c)).reduce(f64::max)
+            of.iter().filter_map(|c| f(c)).reduce(f64::max)
         }
     };
+    let worst = |f: fn(&CrashRecord) -> Option<f64>| worst_of(&detected, f);
+    let detection_by_cause: Vec<CauseDetection> = [CrashCause::Process, CrashCause::Host]
+        .into_iter()
+        .filter_map(|cause| {
+            let of: Vec<&CrashRecord> = detected
+                .iter()
+                .copied()
+                .filter(|c| c.cause == cause)
+                .collect();
+            (!of.is_empty()).then(|| CauseDetection {
+                cause,
+                crashes: of.len(),
+                first_s: worst_of(&of, |c| c.first_down_s),
+                all_s: worst_of(&of, |c| c.all_down_s),
+            })
+        })
+        .collect();
     let slowest = world
         .running()
         .filter(|&i| m.is_live(i))
@@ -234,8 +252,10 @@ fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) ->
         detect_first_s: worst(|c| c.first_down_s),
         detect_all_s: worst(|c| c.all_down_s),
         crashes: m.crashes().to_vec(),
+        detection_by_cause,
         false_positives: m.false_positives(),
         false_down_events: m.false_down_events(),
+        false_down_causes: m.false_down_causes(),
         datagrams_per_node_s: per_node_s(totals.datagrams_sent),
         bytes_per_node_s: per_node_s(totals.bytes_sent),
         sync_datagrams_per_node_s: per_node_s(totals.sync_datagrams_sent),

@@ -21,7 +21,7 @@ use rollcall::core::{Command, Config, Event, Node, NodeId, NodeName, Peer, Time}
 use crate::discovery;
 use crate::error::SimError;
 use crate::eventlog::{Entry, EventLog};
-use crate::measure::Measure;
+use crate::measure::{CrashCause, Measure};
 use crate::network::{Fate, NetProfile, Network};
 use crate::rng::node_seed;
 use crate::tuning::Tuning;
@@ -424,7 +424,12 @@ impl World {
         self.retire(&node, started);
         self.log
             .record(now, i, Entry::Crash, i, node.identity().generation());
-        self.measure.on_crash(now, i);
+        let cause = if answers {
+            CrashCause::Process
+        } else {
+            CrashCause::Host
+        };
+        self.measure.on_crash(now, i, cause);
     }
 
     /// A datagram from `from` reached crashed node `to`: if `to`'s host is
@@ -560,6 +565,11 @@ impl World {
                     let false_positive = (current == Some(id.generation())
                         && !self.net.separated(i, m))
                     .then_some(id.generation());
+                    if false_positive.is_some() {
+                        let slow = |x: u32| !self.slots[x as usize].slow.is_zero();
+                        let (member_slow, observer_slow) = (slow(m), slow(i));
+                        self.measure.false_down_cause(member_slow, observer_slow);
+                    }
                     self.measure.member_down(now, i, m, false_positive);
                 }
             }

@@ -201,3 +201,34 @@ fn the_example_scenario_file_runs_and_heals() {
     assert_eq!(r.live_nodes, 30);
     assert!(r.network.partitioned > 0 && r.network.lost > 0);
 }
+
+#[test]
+fn a_process_crash_is_seen_on_the_network_word_sooner_than_a_host_crash() {
+    use rollcall_sim::measure::CrashCause;
+    let process = run(&spec(30, 3, Scenario::Crash, Some(30.0)), None)
+        .unwrap()
+        .report;
+    let host = run(&spec(30, 3, Scenario::HostCrash, Some(30.0)), None)
+        .unwrap()
+        .report;
+    let mut off = spec(30, 3, Scenario::Crash, Some(30.0));
+    off.tuning.network_evidence = false;
+    let without = run(&off, None).unwrap().report;
+    let all = |r: &rollcall_sim::RunReport, cause| {
+        assert_eq!(r.detection_by_cause.len(), 1, "{r}");
+        let d = &r.detection_by_cause[0];
+        assert_eq!(d.cause, cause, "{r}");
+        d.all_s
+            .unwrap_or_else(|| panic!("not detected by all: {r}"))
+    };
+    let (p, h, w) = (
+        all(&process, CrashCause::Process),
+        all(&host, CrashCause::Host),
+        all(&without, CrashCause::Process),
+    );
+    // The evidence timeout (1 s LAN) plus gossip, against probes plus the
+    // suspicion timeout; without evidence a process crash is a host crash.
+    assert!(p * 2.0 < h, "process {p} s, host {h} s");
+    assert!(p * 2.0 < w, "process {p} s, without evidence {w} s");
+    assert_eq!(process.false_positives + host.false_positives, 0);
+}
