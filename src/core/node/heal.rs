@@ -128,13 +128,9 @@ pub(super) fn sender_of(body: &[u8]) -> Option<NodeId> {
     foca::PostcardCodec.decode_header(body).ok().map(|h| h.src)
 }
 
-/// Reads the sender of a gossip datagram, if this node holds any down
-/// record or tombstone it could match.
-pub(super) fn screen(tombstones: &Tombstones, down: &DownClock, body: &[u8]) -> Option<Screened> {
-    if tombstones.is_empty() && down.is_empty() {
-        return None;
-    }
-    let src = sender_of(body)?;
+/// What this node's tombstones and down records say of a gossip datagram's
+/// sender.
+pub(super) fn screen(tombstones: &Tombstones, down: &DownClock, src: NodeId) -> Option<Screened> {
     if tombstones.covers(&src) {
         Some(Screened::Removed(src))
     } else if down

@@ -246,23 +246,29 @@ impl Node {
     fn receive_opened(&mut self, kind: Kind, body: &[u8]) -> Result<(), DropReason> {
         match kind {
             Kind::Gossip => {
+                // The sender, read from the header once, for whichever of
+                // the checks below runs.
                 let screening = self.screening();
-                if screening {
-                    if let Some(src) = heal::sender_of(body) {
-                        self.heard_from(&src);
-                        // A suspect that talks to us hears it is suspected.
-                        let (now, every) = (self.io.now, self.io.tell_every);
-                        self.io.suspicions.sending(&src, now, every);
-                    }
+                let wanted = screening
+                    || self.heal.merging.is_some()
+                    || !self.tombstones.is_empty()
+                    || !self.down.is_empty();
+                let sender = if wanted { heal::sender_of(body) } else { None };
+                if let (true, Some(src)) = (screening, &sender) {
+                    self.heard_from(src);
+                    // A suspect that talks to us hears it is suspected.
+                    let (now, every) = (self.io.now, self.io.tell_every);
+                    self.io.suspicions.sending(src, now, every);
                 }
                 if self.heal.merging.is_some() {
-                    let sender = heal::sender_of(body).map(|id| id.name().key());
                     let now = self.io.now;
-                    if sender.is_none_or(|k| self.heal.bars(now, k)) {
+                    let key = sender.as_ref().map(|id| id.name().key());
+                    if key.is_none_or(|k| self.heal.bars(now, k)) {
                         return Err(DropReason::Merging);
                     }
                 }
-                let screened = heal::screen(&self.tombstones, &self.down, body);
+                let screened =
+                    sender.and_then(|src| heal::screen(&self.tombstones, &self.down, src));
                 let rebuilt = if screening {
                     self.without_stale_downs(body)
                 } else {
