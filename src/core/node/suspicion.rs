@@ -97,30 +97,20 @@ impl Suspicions {
     /// already running at that incarnation (nothing changes then).
     pub fn on_evidence(&mut self, id: &NodeId, incarnation: Incarnation) -> bool {
         let key = id.name().key();
-        if let Some(s) = self.held.get_mut(&key) {
-            if &s.id == id && s.incarnation == incarnation {
-                if s.evidence {
-                    return true;
-                }
-                s.evidence = true;
-                s.told = None;
-            }
+        if self
+            .held
+            .get(&key)
+            .is_some_and(|s| &s.id == id && s.incarnation == incarnation && s.evidence)
+        {
+            return true;
         }
-        let s = self.held.entry(key).or_insert_with(|| Suspicion {
+        let fresh = Suspicion {
             id: id.clone(),
             incarnation,
             told: None,
             evidence: true,
-        });
-        if &s.id != id || s.incarnation != incarnation {
-            *s = Suspicion {
-                id: id.clone(),
-                incarnation,
-                told: None,
-                evidence: true,
-            };
-        }
-        s.told = None;
+        };
+        self.held.insert(key, fresh);
         self.due.push((id.clone(), incarnation));
         false
     }
@@ -263,11 +253,6 @@ mod tests {
         s.sending(&x, Time::ZERO, PERIOD);
         assert!(s.due.is_empty());
     }
-}
-
-#[cfg(test)]
-mod tell_all_tests {
-    use super::*;
 
     #[test]
     fn every_suspect_is_told_on_the_wake_once_per_period() {
