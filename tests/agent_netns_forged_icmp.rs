@@ -21,27 +21,6 @@ fn addr(i: usize) -> String {
 
 const ATTACKER: &str = "10.79.0.100";
 
-/// Runs a command, panicking with its output if it fails.
-fn run(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run `{}`: {e}. This test needs root with iproute2 \
-                 (scripts/install-deps installs it)",
-                args.join(" ")
-            )
-        });
-    assert!(
-        out.status.success(),
-        "`{}` failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The agents' namespace and the attacker's, joined by a veth pair; both
 /// deleted on drop.
 struct Net {
@@ -54,14 +33,14 @@ impl Net {
             prefix: format!("rcf{}", std::process::id()),
         };
         let (a, x) = (net.agents(), net.attacker());
-        run(&["ip", "netns", "add", &a]);
-        run(&["ip", "netns", "add", &x]);
-        run(&[
+        common::run(&["ip", "netns", "add", &a]);
+        common::run(&["ip", "netns", "add", &x]);
+        common::run(&[
             "ip", "link", "add", "eth0", "netns", &a, "type", "veth", "peer", "name", "eth0",
             "netns", &x,
         ]);
         for i in 0..agents {
-            run(&[
+            common::run(&[
                 "ip",
                 "-n",
                 &a,
@@ -72,7 +51,7 @@ impl Net {
                 "eth0",
             ]);
         }
-        run(&[
+        common::run(&[
             "ip",
             "-n",
             &x,
@@ -83,8 +62,8 @@ impl Net {
             "eth0",
         ]);
         for ns in [&a, &x] {
-            run(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            common::run(&["ip", "-n", ns, "link", "set", "eth0", "up"]);
+            common::run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
         net
     }

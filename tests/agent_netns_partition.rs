@@ -22,28 +22,6 @@ fn name(i: usize) -> String {
     format!("rc{i}@{}", addr(i))
 }
 
-/// Runs a command, panicking with its output if it fails.
-fn run(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run `{}`: {e}. This test needs root with iproute2 and nftables \
-                 (apt-get install iproute2 nftables; scripts/install-deps does it)",
-                args.join(" ")
-            )
-        });
-    assert!(
-        out.status.success(),
-        "`{}` failed: {}{}\nThis test needs root and network namespaces \
-         (apt-get install iproute2 nftables; run as root).",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Six namespaces on a bridge in a seventh; all deleted on drop.
 struct Net {
     prefix: String,
@@ -54,20 +32,20 @@ impl Net {
         let prefix = format!("rcp{}", std::process::id());
         let net = Self { prefix };
         let br = net.bridge();
-        run(&["ip", "netns", "add", &br]);
-        run(&["ip", "-n", &br, "link", "add", "br0", "type", "bridge"]);
-        run(&["ip", "-n", &br, "link", "set", "br0", "up"]);
+        common::run(&["ip", "netns", "add", &br]);
+        common::run(&["ip", "-n", &br, "link", "add", "br0", "type", "bridge"]);
+        common::run(&["ip", "-n", &br, "link", "set", "br0", "up"]);
         for i in 0..N {
             let ns = net.ns(i);
             let port = format!("p{i}");
-            run(&["ip", "netns", "add", &ns]);
-            run(&[
+            common::run(&["ip", "netns", "add", &ns]);
+            common::run(&[
                 "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
                 "netns", &br,
             ]);
-            run(&["ip", "-n", &br, "link", "set", &port, "master", "br0"]);
-            run(&["ip", "-n", &br, "link", "set", &port, "up"]);
-            run(&[
+            common::run(&["ip", "-n", &br, "link", "set", &port, "master", "br0"]);
+            common::run(&["ip", "-n", &br, "link", "set", &port, "up"]);
+            common::run(&[
                 "ip",
                 "-n",
                 &ns,
@@ -77,8 +55,8 @@ impl Net {
                 "dev",
                 "eth0",
             ]);
-            run(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-            run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+            common::run(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+            common::run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
         }
         net
     }
@@ -98,10 +76,10 @@ impl Net {
         let set = format!("{{ {} }}", from.join(", "));
         for &i in side {
             let ns = self.ns(i);
-            run(&[
+            common::run(&[
                 "ip", "netns", "exec", &ns, "nft", "add", "table", "inet", "rcpart",
             ]);
-            run(&[
+            common::run(&[
                 "ip",
                 "netns",
                 "exec",
@@ -114,7 +92,7 @@ impl Net {
                 "in",
                 "{ type filter hook input priority 0 ; }",
             ]);
-            run(&[
+            common::run(&[
                 "ip", "netns", "exec", &ns, "nft", "add", "rule", "inet", "rcpart", "in", "ip",
                 "saddr", &set, "drop",
             ]);
@@ -123,7 +101,7 @@ impl Net {
 
     fn heal(&self, side: &[usize]) {
         for &i in side {
-            run(&[
+            common::run(&[
                 "ip",
                 "netns",
                 "exec",

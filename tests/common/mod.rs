@@ -309,3 +309,26 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr).trim()
     )
 }
+
+/// Runs a system command a network test needs (`ip`, `nft`), panicking with
+/// its output, and with what to install, if it cannot run or fails.
+pub fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `{}`: {e}. Network tests need root with iproute2 and nftables \
+                 (apt-get install iproute2 nftables; scripts/install-deps does it)",
+                args.join(" ")
+            )
+        });
+    assert!(
+        out.status.success(),
+        "`{}` failed: {}{}\nNetwork tests need root and network namespaces \
+         (apt-get install iproute2 nftables; run as root).",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
