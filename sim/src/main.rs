@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rollcall_sim::run::Progress;
-use rollcall_sim::scenario::Formation;
+use rollcall_sim::scenario::{Formation, Knobs};
 use rollcall_sim::{
     bench, plot, run, seeds, sweep, NetProfile, Plan, RunReport, RunSpec, Scenario, Tuning,
 };
@@ -89,7 +89,8 @@ struct RunArgs {
     nodes: u32,
     /// Built-in scenario: join, crash (process: the host answers "port
     /// unreachable"), host-crash (silence), partition-heal, partition3, loss, churn,
-    /// slow-node, force-leave, autoclean (autoclean = 60 s), long-partition
+    /// slow-node, slow-nodes (--slow-fraction slow in bursts), lossy-node
+    /// (one node loses --loss of what it sends), force-leave, autoclean (autoclean = 60 s), long-partition
     /// (autoclean = 60 s, halves apart 120 s).
     #[arg(long, default_value = "crash")]
     scenario: Scenario,
@@ -102,9 +103,14 @@ struct RunArgs {
     /// Virtual seconds to run after formation (default: the scenario's own).
     #[arg(long)]
     duration: Option<f64>,
-    /// Loss probability of the `loss` scenario.
+    /// Loss probability of the `loss` scenario (every datagram), or of the
+    /// lossy node's outbound datagrams in `lossy-node`.
     #[arg(long, default_value_t = 0.1)]
     loss: f64,
+    /// The fraction of nodes that is slow in bursts in `slow-nodes` (at
+    /// least one node).
+    #[arg(long, default_value_t = 0.05)]
+    slow_fraction: f64,
     /// Boot window of the `join` scenario, in virtual seconds.
     #[arg(long, default_value_t = 10.0)]
     join_window: f64,
@@ -132,6 +138,10 @@ struct RunArgs {
     /// suspicion timeout alone, as a host crash is.
     #[arg(long)]
     no_network_evidence: bool,
+    /// Plain SWIM suspicions (`Config::lifeguard = false`): suspects are
+    /// not told, suspicions run the fixed timeout, probing never slows.
+    #[arg(long)]
+    no_lifeguard: bool,
     /// Run the same seed with sync on and with sync off and report both; with
     /// --plot, draw both convergence curves on one chart.
     #[arg(long, conflicts_with_all = ["no_sync", "check_determinism", "event_log"])]
@@ -248,6 +258,12 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
     if !(0.0..=1.0).contains(&args.loss) {
         bail!("--loss must be within [0, 1], not {}", args.loss);
     }
+    if !(0.0..=1.0).contains(&args.slow_fraction) {
+        bail!(
+            "--slow-fraction must be within [0, 1], not {}",
+            args.slow_fraction
+        );
+    }
     if let Some(d) = args.duration {
         if !(d.is_finite() && d > 0.0) {
             bail!("--duration must be a positive number of seconds, not {d}");
@@ -265,6 +281,7 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
         Tuning::default()
     };
     tuning.network_evidence = !args.no_network_evidence;
+    tuning.lifeguard = !args.no_lifeguard;
     let config = args.profile.configure(args.nodes.max(1), &tuning);
     let (mut plan, label) = match &args.file {
         Some(path) => {
@@ -275,8 +292,16 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
             (plan, path.display().to_string())
         }
         None => (
-            args.scenario
-                .plan(args.nodes, args.seed, args.duration, args.loss, &config),
+            args.scenario.plan(
+                args.nodes,
+                args.seed,
+                args.duration,
+                Knobs {
+                    loss: args.loss,
+                    slow_fraction: args.slow_fraction,
+                },
+                &config,
+            ),
             args.scenario.to_string(),
         ),
     };
@@ -292,14 +317,20 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
         plan.duration = d;
         reproduce.push_str(&format!(" --duration {d}"));
     }
-    if args.scenario == Scenario::Loss && args.file.is_none() {
+    if matches!(args.scenario, Scenario::Loss | Scenario::LossyNode) && args.file.is_none() {
         reproduce.push_str(&format!(" --loss {}", args.loss));
+    }
+    if args.scenario == Scenario::SlowNodes && args.file.is_none() {
+        reproduce.push_str(&format!(" --slow-fraction {}", args.slow_fraction));
     }
     if args.no_sync {
         reproduce.push_str(" --no-sync");
     }
     if args.no_network_evidence {
         reproduce.push_str(" --no-network-evidence");
+    }
+    if args.no_lifeguard {
+        reproduce.push_str(" --no-lifeguard");
     }
     match (args.bootstrap, plan.formation) {
         (None, _) => {}

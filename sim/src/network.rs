@@ -56,6 +56,7 @@ impl NetProfile {
             config.autoclean = Some(d);
         }
         config.network_evidence = tuning.network_evidence;
+        config.lifeguard = tuning.lifeguard;
         config
     }
 
@@ -158,6 +159,8 @@ pub struct Network {
     link_seed: u64,
     rng: SimRng,
     loss: f64,
+    /// Loss of each node's outbound datagrams, on top of `loss`.
+    outbound_loss: Vec<f64>,
     duplicate: f64,
     /// Group of each node; all zero when there is no partition.
     group: Vec<u16>,
@@ -175,6 +178,7 @@ impl Network {
             link_seed: derive(seed, streams::LINK, 0),
             rng: SimRng::new(seed, streams::NETWORK),
             loss: 0.0,
+            outbound_loss: vec![0.0; nodes],
             duplicate: 0.0,
             group: vec![0; nodes],
             blocked: vec![false],
@@ -186,6 +190,14 @@ impl Network {
     /// Sets the probability that a datagram is lost (clamped to `[0, 1]`).
     pub fn set_loss(&mut self, p: f64) {
         self.loss = p.clamp(0.0, 1.0);
+    }
+
+    /// Sets the probability that a datagram node `node` sends is lost, on
+    /// top of the loss of every link (clamped to `[0, 1]`).
+    pub fn set_outbound_loss(&mut self, node: u32, p: f64) {
+        if let Some(l) = self.outbound_loss.get_mut(node as usize) {
+            *l = p.clamp(0.0, 1.0);
+        }
     }
 
     /// Sets the probability that a datagram is delivered twice (clamped to `[0, 1]`).
@@ -263,6 +275,16 @@ impl Network {
             return Fate::Partitioned;
         }
         if self.rng.chance(self.loss) {
+            self.stats.lost += 1;
+            return Fate::Lost;
+        }
+        // Drawn only for a lossy sender, so runs without one replay as before.
+        let outbound = self
+            .outbound_loss
+            .get(from as usize)
+            .copied()
+            .unwrap_or(0.0);
+        if outbound > 0.0 && self.rng.chance(outbound) {
             self.stats.lost += 1;
             return Fate::Lost;
         }

@@ -64,6 +64,10 @@ pub struct RunReport {
     /// Whether "port unreachable" answers counted as evidence
     /// (`--no-network-evidence` turns it off).
     pub network_evidence: bool,
+    /// Whether Lifeguard ran (`--no-lifeguard` turns it off).
+    pub lifeguard: bool,
+    /// Probes that failed over the run: suspicions raised, true or false.
+    pub probes_failed: u64,
     /// `Config::autoclean` in seconds (null: never).
     pub autoclean_s: Option<f64>,
     /// Force-left nodes that some node reported `MemberUp` for at the
@@ -196,8 +200,14 @@ impl fmt::Display for RunReport {
         let c = &self.false_down_causes;
         writeln!(
             f,
-            "  false downs   {} identities ({} events: {} of a slow member, {} by a slow node, {} other)",
-            self.false_positives, self.false_down_events, c.slow_member, c.slow_observer, c.other
+            "  false downs   {} identities ({} events: {} of a slow member, {} by a slow node, {} other); {} probes failed (Lifeguard {})",
+            self.false_positives,
+            self.false_down_events,
+            c.slow_member,
+            c.slow_observer,
+            c.other,
+            self.probes_failed,
+            if self.lifeguard { "on" } else { "off" }
         )?;
         if self.resurrections > 0 {
             writeln!(

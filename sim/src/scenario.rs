@@ -31,7 +31,8 @@
 //!
 //! Operations: `start`, `crash`, `restart` (same name, next generation, a
 //! fresh node that joins the seeds), `partition`, `heal`, `set-loss` (`p`),
-//! `set-duplicate` (`p`), `slow` (`node`, `delay_ms`), `unslow` (`node`),
+//! `set-duplicate` (`p`), `set-node-loss` (`node`, `p`: loss of the node's
+//! outbound datagrams only), `slow` (`node`, `delay_ms`), `unslow` (`node`),
 //! `force-leave` (`by`, `node`: node `by` runs `force-leave` on `node`).
 
 use std::fmt;
@@ -64,6 +65,14 @@ pub enum Scenario {
     Churn,
     /// A formed cluster; one node handles its inputs late (1.2 × probe_rtt) from 5 s to 35 s.
     SlowNode,
+    /// A formed cluster for 300 s; a fraction of the nodes (`--slow-fraction`,
+    /// at least one) is slow in bursts: 5 to 20 s during which it handles
+    /// every input 1 to 3 s late (redrawn each second), then 10 to 30 s at
+    /// normal speed.
+    SlowNodes,
+    /// A formed cluster for 300 s; from 5 s one node's outbound datagrams are
+    /// lost with probability `--loss` (its inbound link is healthy).
+    LossyNode,
     /// A formed cluster; at 5 s one live node force-leaves another, which
     /// must stay out. On odd-drawn seeds the victim is first cut off alone
     /// (at 3 s, healed at 20 s), so it misses the notice, keeps running, and
@@ -80,7 +89,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every built-in scenario.
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Join,
         Scenario::Crash,
         Scenario::HostCrash,
@@ -89,6 +98,8 @@ impl Scenario {
         Scenario::Loss,
         Scenario::Churn,
         Scenario::SlowNode,
+        Scenario::SlowNodes,
+        Scenario::LossyNode,
         Scenario::ForceLeave,
         Scenario::Autoclean,
         Scenario::LongPartition,
@@ -100,17 +111,18 @@ impl Scenario {
     /// The plan of this scenario for `nodes` nodes running `config`.
     /// `duration` (seconds after formation) overrides the scenario's default
     /// (which is given for a 1 s probe period and scales with
-    /// `config`'s, so WAN runs last long enough to detect a crash); `loss`
-    /// is the loss probability of the `loss` scenario; `config`'s probe_rtt
-    /// sizes the slow node's delay.
+    /// `config`'s, so WAN runs last long enough to detect a crash); `knobs`
+    /// sizes the `loss`, `lossy-node` and `slow-nodes` scenarios;
+    /// `config`'s probe_rtt sizes the slow node's delay.
     pub fn plan(
         self,
         nodes: u32,
         seed: u64,
         duration: Option<f64>,
-        loss: f64,
+        knobs: Knobs,
         config: &rollcall::core::Config,
     ) -> Plan {
+        let loss = knobs.loss;
         let probe_rtt = config.swim.probe_rtt;
         let period = config.swim.probe_period.as_secs_f64().max(1.0);
         let mut rng = SimRng::new(seed, streams::SCENARIO);
@@ -192,6 +204,18 @@ impl Scenario {
                 ops.push(TimedOp::new(35.0, Op::Unslow { node }));
                 (Formation::Converged, 90.0)
             }
+            Scenario::SlowNodes => {
+                let end = duration.unwrap_or(300.0 * period);
+                for node in distinct_victims(nodes, knobs.slow_fraction, &mut rng) {
+                    ops.extend(slow_bursts(node, end, &mut rng));
+                }
+                (Formation::Converged, 300.0)
+            }
+            Scenario::LossyNode => {
+                let node = victim(&mut rng);
+                ops.push(TimedOp::new(5.0, Op::SetNodeLoss { node, p: loss }));
+                (Formation::Converged, 300.0)
+            }
             Scenario::ForceLeave => {
                 let node = victim(&mut rng);
                 // Another node (the seed included) runs the force-leave.
@@ -260,6 +284,64 @@ impl Scenario {
     }
 }
 
+/// The numbers that size the parametric scenarios.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Knobs {
+    /// Loss probability: of every datagram (`loss`), or of one node's
+    /// outbound datagrams (`lossy-node`). 10% by default.
+    pub loss: f64,
+    /// The fraction of nodes that is slow in `slow-nodes` (at least one
+    /// node). 5% by default.
+    pub slow_fraction: f64,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Self {
+            loss: 0.1,
+            slow_fraction: 0.05,
+        }
+    }
+}
+
+/// `fraction` of `nodes` (rounded, at least one, never node 0, the seed),
+/// distinct, drawn from `rng`.
+fn distinct_victims(nodes: u32, fraction: f64, rng: &mut SimRng) -> Vec<u32> {
+    if nodes < 2 {
+        return vec![];
+    }
+    let want = ((f64::from(nodes) * fraction).round() as u32).clamp(1, nodes - 1);
+    let mut pool: Vec<u32> = (1..nodes).collect();
+    let mut chosen = Vec::with_capacity(want as usize);
+    for _ in 0..want {
+        let k = rng.below(pool.len() as u64) as usize;
+        chosen.push(pool.swap_remove(k));
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+/// The timeline of one node that is slow in bursts until `end`: from 5 to
+/// 15 s in, bursts of 5 to 20 s during which every input is handled 1 to
+/// 3 s late (the delay redrawn each second, so inputs also reorder against
+/// the node's timers), separated by 10 to 30 s at normal speed.
+fn slow_bursts(node: u32, end: f64, rng: &mut SimRng) -> Vec<TimedOp> {
+    let mut ops = Vec::new();
+    let mut t = rng.range_f64(5.0, 15.0);
+    while t + 5.0 < end {
+        let stop = (t + rng.range_f64(5.0, 20.0)).min(end);
+        let mut s = t;
+        while s < stop {
+            let delay_ms = rng.range_f64(1000.0, 3000.0) as u64;
+            ops.push(TimedOp::new(s, Op::Slow { node, delay_ms }));
+            s += 1.0;
+        }
+        ops.push(TimedOp::new(stop, Op::Unslow { node }));
+        t = stop + rng.range_f64(10.0, 30.0);
+    }
+    ops
+}
+
 /// The `start` operations of nodes booting staggered over `window` seconds:
 /// node 0 (the seed) at 0, the last node at `window`.
 pub fn join_starts(nodes: u32, window: f64) -> impl Iterator<Item = TimedOp> {
@@ -284,6 +366,8 @@ impl fmt::Display for Scenario {
             Scenario::Loss => "loss",
             Scenario::Churn => "churn",
             Scenario::SlowNode => "slow-node",
+            Scenario::SlowNodes => "slow-nodes",
+            Scenario::LossyNode => "lossy-node",
             Scenario::ForceLeave => "force-leave",
             Scenario::Autoclean => "autoclean",
             Scenario::LongPartition => "long-partition",
@@ -367,6 +451,14 @@ pub enum Op {
         /// Probability in [0, 1].
         p: f64,
     },
+    /// Lose each datagram node `node` sends with probability `p` (on top of
+    /// `set-loss`); its inbound link is untouched.
+    SetNodeLoss {
+        /// The node.
+        node: u32,
+        /// Probability in [0, 1].
+        p: f64,
+    },
     /// Make a node handle every input `delay_ms` late.
     Slow {
         /// The node.
@@ -420,6 +512,7 @@ impl Op {
             | Op::HostCrash { node }
             | Op::Restart { node }
             | Op::Slow { node, .. }
+            | Op::SetNodeLoss { node, .. }
             | Op::Unslow { node } => vec![*node],
             Op::ForceLeave { by, node } => vec![*by, *node],
             Op::Partition {
@@ -451,6 +544,7 @@ impl fmt::Display for Op {
             Op::Heal => write!(f, "heal"),
             Op::SetLoss { p } => write!(f, "set loss {p}"),
             Op::SetDuplicate { p } => write!(f, "set duplicate {p}"),
+            Op::SetNodeLoss { node, p } => write!(f, "n{node} loses {p} of what it sends"),
             Op::Slow { node, delay_ms } => write!(f, "slow n{node} by {delay_ms} ms"),
             Op::Unslow { node } => write!(f, "unslow n{node}"),
             Op::ForceLeave { by, node } => write!(f, "n{by} force-leaves n{node}"),
@@ -618,7 +712,9 @@ impl Plan {
                 ));
             }
             match &t.op {
-                Op::SetLoss { p } | Op::SetDuplicate { p } if !(0.0..=1.0).contains(p) => {
+                Op::SetLoss { p } | Op::SetDuplicate { p } | Op::SetNodeLoss { p, .. }
+                    if !(0.0..=1.0).contains(p) =>
+                {
                     return bad(format!("{at}: probability must be within [0, 1]"));
                 }
                 Op::ForceLeave { by, node } if by == node => {
@@ -664,7 +760,7 @@ impl Plan {
 pub enum ScenarioError {
     /// The name is not a built-in scenario.
     #[error(
-        "unknown scenario {0:?} (expected one of: join, crash, host-crash, partition-heal, partition3, loss, churn, slow-node, force-leave, autoclean, long-partition)"
+        "unknown scenario {0:?} (expected one of: join, crash, host-crash, partition-heal, partition3, loss, churn, slow-node, slow-nodes, lossy-node, force-leave, autoclean, long-partition)"
     )]
     UnknownScenario(String),
     /// The file is not valid TOML or does not have the plan's shape.
@@ -744,7 +840,13 @@ mod tests {
 
     #[test]
     fn the_join_scenario_starts_every_node_within_the_window() {
-        let p = Scenario::Join.plan(5, 1, None, 0.0, &rollcall::core::Config::lan(5));
+        let p = Scenario::Join.plan(
+            5,
+            1,
+            None,
+            Knobs::default(),
+            &rollcall::core::Config::lan(5),
+        );
         assert_eq!(p.formation, Formation::None);
         assert_eq!(p.ops.len(), 5);
         assert_eq!(p.ops[4].at, 10.0);

@@ -42,7 +42,7 @@ use crate::error::SimError;
 use crate::network::NetProfile;
 use crate::report::RunReport;
 use crate::run::{run, RunSpec};
-use crate::scenario::Scenario;
+use crate::scenario::{Knobs, Scenario};
 use crate::sweep::liveness_bound;
 use crate::tuning::Tuning;
 
@@ -88,7 +88,7 @@ pub fn spec_for(
     tuning: Tuning,
 ) -> RunSpec {
     let config = profile.configure(nodes, &tuning);
-    let mut plan = scenario.plan(nodes, seed, None, 0.1, &config);
+    let mut plan = scenario.plan(nodes, seed, None, Knobs::default(), &config);
     let last = plan.ops.last().map_or(0.0, |t| t.at);
     let bound = agreement_bound(&config).as_secs_f64();
     plan.duration = plan.duration.max(last + bound + 5.0);

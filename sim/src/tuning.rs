@@ -1,5 +1,5 @@
 //! The protocol knobs a run sets on top of its profile: full-state sync on
-//! or off, and the autoclean delay. [`NetProfile::configure`] applies them;
+//! or off, the autoclean delay, network evidence and Lifeguard. [`NetProfile::configure`] applies them;
 //! it is the one place a node's [`Config`](rollcall::core::Config) is built.
 //!
 //! [`NetProfile::configure`]: crate::network::NetProfile::configure
@@ -17,6 +17,8 @@ pub struct Tuning {
     /// `Config::network_evidence`: whether "port unreachable" answers from
     /// a crashed process's host count (on by default).
     pub network_evidence: bool,
+    /// `Config::lifeguard`: Lifeguard on top of SWIM (on by default).
+    pub lifeguard: bool,
 }
 
 impl Default for Tuning {
@@ -25,6 +27,7 @@ impl Default for Tuning {
             sync: true,
             autoclean: None,
             network_evidence: true,
+            lifeguard: true,
         }
     }
 }

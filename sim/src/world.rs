@@ -153,6 +153,8 @@ pub struct Totals {
     pub sync_bytes_sent: u64,
     /// Datagrams the nodes dropped on receipt (bad seal, malformed, ...).
     pub datagrams_dropped: u64,
+    /// Probes that failed: suspicions the nodes raised.
+    pub probes_failed: u64,
     /// Seconds of virtual time summed over live nodes.
     pub node_seconds: f64,
     /// Inputs handled (timeouts and datagrams).
@@ -461,6 +463,7 @@ impl World {
         self.totals.sync_datagrams_sent += s.sync.datagrams_sent;
         self.totals.sync_bytes_sent += s.sync.bytes_sent;
         self.totals.datagrams_dropped += s.dropped.total();
+        self.totals.probes_failed += s.lifeguard.probes_failed;
         self.totals.node_seconds += (self.now - started).as_secs_f64();
     }
 
@@ -829,6 +832,7 @@ impl World {
                 t.sync_datagrams_sent += s.sync.datagrams_sent;
                 t.sync_bytes_sent += s.sync.bytes_sent;
                 t.datagrams_dropped += s.dropped.total();
+                t.probes_failed += s.lifeguard.probes_failed;
                 t.node_seconds += (self.now - slot.started_at).as_secs_f64();
             }
         }

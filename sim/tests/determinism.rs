@@ -1,5 +1,6 @@
 //! Same seed, same run: the event log is identical byte for byte.
 
+use rollcall_sim::scenario::Knobs;
 use rollcall_sim::{run, NetProfile, RunSpec, Scenario, Tuning};
 
 fn spec(seed: u64, scenario: Scenario) -> RunSpec {
@@ -8,7 +9,7 @@ fn spec(seed: u64, scenario: Scenario) -> RunSpec {
         nodes: 16,
         seed,
         profile: NetProfile::Lan,
-        plan: scenario.plan(16, seed, Some(60.0), 0.1, &cfg),
+        plan: scenario.plan(16, seed, Some(60.0), Knobs::default(), &cfg),
         label: scenario.to_string(),
         reproduce: String::new(),
         keep_log: true,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rollcall_sim::scenario::{Formation, Op, Plan, TimedOp};
+use rollcall_sim::scenario::{Formation, Knobs, Op, Plan, TimedOp};
 use rollcall_sim::sweep::liveness_bound;
 use rollcall_sim::{run, NetProfile, RunSpec, Scenario, Tuning};
 
@@ -12,7 +12,7 @@ fn spec(nodes: u32, seed: u64, scenario: Scenario, duration: Option<f64>) -> Run
         nodes,
         seed,
         profile: NetProfile::Lan,
-        plan: scenario.plan(nodes, seed, duration, 0.1, &cfg),
+        plan: scenario.plan(nodes, seed, duration, Knobs::default(), &cfg),
         label: scenario.to_string(),
         reproduce: format!("rollcall-sim run --nodes {nodes} --seed {seed} --scenario {scenario}"),
         keep_log: false,

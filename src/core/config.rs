@@ -181,6 +181,17 @@ pub struct Config {
     /// suspicion timeout. Default on. See ALGORITHM.md, "Evidence from the
     /// network".
     pub network_evidence: bool,
+    /// Whether Lifeguard runs on top of SWIM (Dadgar et al., DSN 2018):
+    /// a suspect is told it is suspected, so it refutes at once (the buddy
+    /// system); a suspicion runs up to six times the suspicion timeout
+    /// until other members confirm it ([`dynamic_suspicion`]); a node
+    /// whose own probes fail waits longer between probes and for acks
+    /// ([`health`]). Default on. Off, suspicions are plain SWIM: gossiped
+    /// only, on the fixed timeout. See ALGORITHM.md, "Lifeguard".
+    ///
+    /// [`dynamic_suspicion`]: crate::core::dynamic_suspicion
+    /// [`health`]: crate::core::health
+    pub lifeguard: bool,
     /// How long a member suspected on network evidence has to refute before
     /// it is declared down: long enough for a live member (a forged
     /// message) to hear of it and answer. Non-zero, shorter than
@@ -227,6 +238,7 @@ impl Config {
         let evidence_timeout = (swim.probe_rtt * 2).min(swim.suspect_to_down_after / 2);
         Self {
             network_evidence: true,
+            lifeguard: true,
             evidence_timeout,
             cluster_name: "rollcall".to_owned(),
             cookie: Cookie::default(),

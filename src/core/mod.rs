@@ -15,12 +15,16 @@
 //! | [`tombstone`] | tombstones of nodes that left or were force-left |
 //! | [`autoclean`] | since when members are down; forgetting them |
 //! | [`autoheal`] | which side of a healed partition rejoins the other |
+//! | [`health`] | local health: how much longer a slow node waits (Lifeguard) |
+//! | [`dynamic_suspicion`] | a suspicion's timeout, shrinking with confirmations (Lifeguard) |
 //! | [`node`] | `Node`: the state machine and its call protocol |
 
 pub mod autoclean;
 pub mod autoheal;
 pub mod config;
+pub mod dynamic_suspicion;
 pub mod event;
+pub mod health;
 pub mod identity;
 pub mod membership;
 pub mod name;
@@ -37,6 +41,8 @@ pub use foca::{Member, State};
 pub use identity::{NodeId, Peer};
 pub use membership::Status;
 pub use name::{NameError, NodeName};
-pub use node::{Command, CommandError, EvidenceStats, Node, Stats, Transmit, Unreachable};
+pub use node::{
+    Command, CommandError, EvidenceStats, LifeguardStats, Node, Stats, Transmit, Unreachable,
+};
 pub use time::Time;
 pub use tombstone::{Departure, Tombstone};

@@ -15,6 +15,7 @@
 //! base_port = 4370                # gossip port of `name@host`; `name3@host` adds 3
 //! autoheal = true
 //! network_evidence = true         # "port unreachable" from a member's host: suspect it on a short timeout
+//! lifeguard = true                # tell suspects, confirm suspicions, slow nodes probe slower
 //! autoclean = "24h"              # or "off"
 //! profile = "lan"                 # lan | wan | local
 //! expected_size = 16              # about how many nodes: tunes gossip and suspicion
@@ -160,6 +161,10 @@ pub struct AgentConfig {
     /// unreachable" (its process is gone) is suspected at once, on a short
     /// timeout, instead of after failed probes and the suspicion timeout.
     pub network_evidence: bool,
+    /// `cluster.lifeguard`: Lifeguard on top of SWIM (suspects are told,
+    /// suspicions wait for confirmations, a slow node probes slower); see
+    /// [`Config::lifeguard`](crate::core::Config::lifeguard).
+    pub lifeguard: bool,
     /// `cluster.autoclean`: every node forgets a member down longer than
     /// this (and tombstones of departed nodes); `None` (`"off"`) keeps them.
     pub autoclean: Option<Duration>,
@@ -226,6 +231,7 @@ impl AgentConfig {
             base_port: DEFAULT_BASE_PORT,
             autoheal: true,
             network_evidence: true,
+            lifeguard: true,
             autoclean: Some(crate::core::config::DEFAULT_AUTOCLEAN),
             profile: Profile::Lan,
             expected_size: 16,
@@ -312,6 +318,7 @@ impl AgentConfig {
         config.autoclean = self.autoclean;
         config.autoheal = self.autoheal;
         config.network_evidence = self.network_evidence;
+        config.lifeguard = self.lifeguard;
         config
     }
 }
@@ -455,6 +462,8 @@ struct RawCluster {
     autoheal: bool,
     #[serde(deserialize_with = "lenient")]
     network_evidence: bool,
+    #[serde(deserialize_with = "lenient")]
+    lifeguard: bool,
     #[serde(deserialize_with = "duration_or_off")]
     autoclean: Option<Duration>,
     profile: RawProfile,
@@ -484,6 +493,7 @@ impl Default for RawCluster {
             base_port: d.base_port,
             autoheal: d.autoheal,
             network_evidence: d.network_evidence,
+            lifeguard: d.lifeguard,
             autoclean: d.autoclean,
             profile: RawProfile::Lan,
             expected_size: d.expected_size,
@@ -566,6 +576,7 @@ impl RawConfig {
             base_port: cluster.base_port,
             autoheal: cluster.autoheal,
             network_evidence: cluster.network_evidence,
+            lifeguard: cluster.lifeguard,
             autoclean: cluster.autoclean,
             profile: match cluster.profile {
                 RawProfile::Lan => Profile::Lan,
@@ -679,6 +690,7 @@ proto_dist = "udp"
 base_port = 4370
 autoheal = true
 network_evidence = true
+lifeguard = true
 autoclean = "24h"
 profile = "lan"
 [cluster.static]
@@ -695,9 +707,12 @@ seeds = ["rollcall@127.0.0.1", "rollcall1@127.0.0.1"]
         assert_eq!(core.autoclean, Some(Duration::from_secs(86_400)));
         assert!(core.autoheal);
         assert!(core.network_evidence);
-        let off =
-            parse("[cluster]\nautoclean = \"off\"\nautoheal = false\nnetwork_evidence = false\n")
-                .unwrap();
+        assert!(core.lifeguard);
+        let off = parse(
+            "[cluster]\nautoclean = \"off\"\nautoheal = false\nnetwork_evidence = false\nlifeguard = false\n",
+        )
+        .unwrap();
+        assert!(!off.core_config().lifeguard);
         assert_eq!(off.core_config().autoclean, None);
         assert!(!off.core_config().autoheal);
         assert!(!off.core_config().network_evidence);

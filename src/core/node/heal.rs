@@ -160,14 +160,19 @@ impl Node {
 
     /// This node's side: itself and its active members.
     pub(super) fn side(&mut self) -> Side {
+        // foca's notifications of this input are settled (and the cache
+        // kept) only after it: until then the cache may be behind.
+        let settled = self.io.notes.is_empty();
         let lowest = match &self.heal.lowest {
-            Some(lowest) => {
+            Some(lowest) if settled => {
                 debug_assert_eq!(lowest, &self.lowest_name(), "stale lowest name");
                 lowest.clone()
             }
-            None => {
+            _ => {
                 let lowest = self.lowest_name();
-                self.heal.lowest = Some(lowest.clone());
+                if settled {
+                    self.heal.lowest = Some(lowest.clone());
+                }
                 lowest
             }
         };
@@ -389,6 +394,10 @@ impl Node {
             Some(old) if old.version() < id.version() => {
                 Some(Event::MemberRenewed { old, new: id })
             }
+            // Back under the identity this node knew before it rejoined (a
+            // side-mate that renewed first, a winner not yet told apart):
+            // it never stopped running here.
+            Some(old) if old.version() == id.version() => None,
             _ => Some(Event::MemberUp(id)),
         }
     }

@@ -10,7 +10,10 @@ use rand::rngs::StdRng;
 
 use super::suspicion::Suspicions;
 use super::{Events, Stats, Transmit};
+use crate::core::dynamic_suspicion::expected_confirmations;
+use crate::core::health::Health;
 use crate::core::identity::NodeId;
+use crate::core::name::NameKey;
 use crate::core::time::Time;
 use crate::core::timers::TimerQueue;
 use crate::core::wire::{Envelope, Kind};
@@ -45,10 +48,32 @@ pub(super) struct Io {
     pub suspicions: Suspicions,
     /// How often a suspect is told at most (the probe period).
     pub tell_every: Duration,
+    /// Lifeguard: dynamic suspicion and local health on.
+    pub lifeguard: bool,
+    /// This node's name, to tell its own claims from others'.
+    pub me: NameKey,
+    /// Active members, as of the start of this input.
+    pub members: usize,
+    /// Local health (Lifeguard): scales the probe period and timeout.
+    pub health: Health,
+    /// Whether a probe of ours is running (foca started one and the next
+    /// probe period has not yet judged it).
+    pub probing: bool,
+    /// The highest incarnation at which we were told we are suspected.
+    pub refuted: Option<foca::Incarnation>,
+    /// Claims to broadcast: our probe of the member failed at that
+    /// incarnation.
+    pub claims_out: Vec<(NodeId, foca::Incarnation)>,
 }
 
 impl Io {
-    pub fn new(envelope: Envelope, nonce_rng: StdRng, tell_every: Duration) -> Self {
+    pub fn new(
+        envelope: Envelope,
+        nonce_rng: StdRng,
+        tell_every: Duration,
+        lifeguard: bool,
+        me: NameKey,
+    ) -> Self {
         Self {
             now: Time::ZERO,
             timers: TimerQueue::default(),
@@ -58,8 +83,15 @@ impl Io {
             notes: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
-            suspicions: Suspicions::default(),
+            suspicions: Suspicions::new(lifeguard),
             tell_every,
+            lifeguard,
+            me,
+            members: 0,
+            health: Health::default(),
+            probing: false,
+            refuted: None,
+            claims_out: Vec::new(),
         }
     }
 
@@ -94,6 +126,17 @@ impl Io {
     }
 }
 
+impl Io {
+    /// A probe timing stretched by local health (Lifeguard on).
+    fn stretch(&self, d: Duration) -> Duration {
+        if self.lifeguard {
+            self.health.scale(d)
+        } else {
+            d
+        }
+    }
+}
+
 impl Runtime<NodeId> for Io {
     fn notify(&mut self, notification: Notification<'_, NodeId>) {
         self.notes.push_back(notification.to_owned());
@@ -105,7 +148,38 @@ impl Runtime<NodeId> for Io {
     }
 
     fn submit_after(&mut self, event: Timer<NodeId>, after: Duration) {
-        self.suspicions.armed(&event);
-        self.timers.push(self.now + after, Wake::Swim(event));
+        let at = match &event {
+            // foca arms this only when a probe of ours failed.
+            Timer::ChangeSuspectToDown {
+                member_id,
+                incarnation,
+                ..
+            } => {
+                self.stats.lifeguard.probes_failed += 1;
+                if !self.lifeguard {
+                    self.suspicions.armed(&event);
+                    self.now + after
+                } else {
+                    self.health.probe_failed();
+                    self.claims_out.push((member_id.clone(), *incarnation));
+                    let expected = expected_confirmations(self.members);
+                    let now = self.now;
+                    match self
+                        .suspicions
+                        .armed_dynamic(&event, now, after, expected, self.me)
+                    {
+                        Some(at) => at,
+                        None => return,
+                    }
+                }
+            }
+            Timer::SendIndirectProbe { .. } => {
+                self.probing = true;
+                self.now + self.stretch(after)
+            }
+            Timer::ProbeRandomMember(_) => self.now + self.stretch(after),
+            _ => self.now + after,
+        };
+        self.timers.push(at, Wake::Swim(event));
     }
 }

@@ -4,6 +4,7 @@
 //! `io` (what foca's `Runtime` touches), `sync_session` (full-state sync),
 //! `lifecycle` (leave, force-leave, autoclean) and `heal` (autoheal).
 
+mod claims;
 mod evidence;
 mod heal;
 mod io;
@@ -18,7 +19,7 @@ mod tests;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use foca::{Foca, NoCustomBroadcast, OwnedNotification, PostcardCodec};
+use foca::{Foca, OwnedNotification, PostcardCodec, Timer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -33,12 +34,13 @@ use super::time::Time;
 use super::tombstone::{Departure, Tombstones};
 use super::wire::{DropCounts, DropReason, Envelope, Kind};
 
+use claims::{ClaimHandler, Inbox};
 pub use evidence::Unreachable;
 use heal::HealState;
 use io::{Io, Wake};
 use sync_session::SyncState;
 
-type Swim = Foca<NodeId, PostcardCodec, StdRng, NoCustomBroadcast>;
+type Swim = Foca<NodeId, PostcardCodec, StdRng, ClaimHandler>;
 
 /// A datagram the driver must send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +114,21 @@ pub struct Stats {
     pub sync: SyncStats,
     /// Reports of unreachable addresses (network evidence).
     pub evidence: EvidenceStats,
+    /// Lifeguard: failed probes, refutes, confirmations, local health.
+    pub lifeguard: LifeguardStats,
+}
+
+/// What Lifeguard saw and did (see ALGORITHM.md, "Lifeguard").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LifeguardStats {
+    /// Probes of ours that failed (each a suspicion raised by this node).
+    pub probes_failed: u64,
+    /// Suspicions of this node it refuted (once per incarnation).
+    pub refutes: u64,
+    /// Claims from other nodes that brought a suspicion of ours closer.
+    pub confirmations: u64,
+    /// Local health score now: 0 is healthy, 7 the worst (probes 8x slower).
+    pub health: u32,
 }
 
 /// What became of the driver's reports of unreachable addresses.
@@ -166,6 +183,8 @@ pub struct Node {
     reach_scheduled: bool,
     heard: stale::Heard,
     evidence: evidence::Evidence,
+    /// Suspicion claims foca's broadcast handler heard (Lifeguard).
+    inbox: Inbox,
 }
 
 impl Node {
@@ -181,18 +200,24 @@ impl Node {
         for s in &mut seeds {
             master.fill_bytes(s);
         }
-        let swim = Foca::new(
+        let inbox = Inbox::default();
+        let me = identity.name().key();
+        let swim = Foca::with_custom_broadcast(
             identity,
             config.foca(),
             StdRng::from_seed(seeds[0]),
             PostcardCodec,
+            ClaimHandler::new(inbox.clone()),
         );
         Ok(Self {
             swim,
+            inbox,
             io: Io::new(
                 Envelope::new(config.cookie.as_bytes(), &config.cluster_name),
                 StdRng::from_seed(seeds[1]),
                 config.swim.probe_period,
+                config.lifeguard,
+                me,
             ),
             scratch: Vec::with_capacity(config.max_datagram_size),
             sync: SyncState::new(StdRng::from_seed(seeds[2]), &config),
@@ -304,12 +329,7 @@ impl Node {
         self.begin(now);
         while let Some(wake) = self.io.timers.pop_due(now) {
             match wake {
-                Wake::Swim(timer) => {
-                    self.io.suspicions.fired(&timer);
-                    if self.swim.handle_timer(timer, &mut self.io).is_err() {
-                        self.io.stats.timer_errors += 1;
-                    }
-                }
+                Wake::Swim(timer) => self.swim_timer(timer),
                 Wake::Sync(token) => self.sync_tick(token),
                 Wake::Clean => {
                     self.clean_scheduled = false;
@@ -441,11 +461,12 @@ impl Node {
     fn fresh_swim(&mut self, identity: NodeId) {
         let mut seed = [0u8; 32];
         self.reseed.fill_bytes(&mut seed);
-        self.swim = Foca::new(
+        self.swim = Foca::with_custom_broadcast(
             identity,
             self.config.foca(),
             StdRng::from_seed(seed),
             PostcardCodec,
+            ClaimHandler::new(self.inbox.clone()),
         );
         // The old instance's timers carry tokens the new one may reuse.
         self.io
@@ -474,7 +495,29 @@ impl Node {
     /// Every input starts here: note the time, arm the periodic timers.
     fn begin(&mut self, now: Time) {
         self.io.now = now;
+        self.io.members = self.swim.num_members();
         self.arm_timers();
+    }
+
+    /// One of foca's timers is due. A probe period that ends without a
+    /// failed probe counts for local health (foca reports only failures:
+    /// by arming its suspect-to-down timer).
+    fn swim_timer(&mut self, timer: Timer<NodeId>) {
+        if !self.io.suspicions.due(&timer, self.io.now) {
+            return;
+        }
+        let judged = matches!(timer, Timer::ProbeRandomMember(_)) && self.io.probing;
+        if judged {
+            self.io.probing = false;
+        }
+        let failed = self.io.stats.lifeguard.probes_failed;
+        if self.swim.handle_timer(timer, &mut self.io).is_err() {
+            self.io.stats.timer_errors += 1;
+        }
+        if judged && self.config.lifeguard && self.io.stats.lifeguard.probes_failed == failed {
+            self.io.health.probe_succeeded();
+        }
+        self.io.stats.lifeguard.health = self.io.health.score();
     }
 
     fn arm_timers(&mut self) {
@@ -526,6 +569,7 @@ impl Node {
             }
         }
         if !self.left {
+            self.exchange_claims();
             self.tell_suspects();
             self.schedule_reach();
         }
