@@ -15,8 +15,9 @@ use std::time::Duration;
 /// `max` is this many times `min` (memberlist's `SuspicionMaxTimeoutMult`).
 pub const MAX_TIMEOUT_MULTIPLIER: u32 = 6;
 
-/// Confirmations after which a suspicion runs its shortest timeout.
-pub const EXPECTED_CONFIRMATIONS: u32 = 3;
+/// Confirmations after which a suspicion runs its shortest timeout
+/// (memberlist's `SuspicionMult - 2` for its LAN profile).
+pub const EXPECTED_CONFIRMATIONS: u32 = 2;
 
 /// The confirmations to expect in a cluster where this node knows
 /// `members` other members: [`EXPECTED_CONFIRMATIONS`], unless too few
@@ -63,33 +64,32 @@ mod tests {
 
     #[test]
     fn the_timeout_shrinks_with_each_confirmation_down_to_min() {
-        // min 8 s, max 48 s (LAN, 100 nodes), 3 expected.
-        // 48 - 40 * ln(c + 1) / ln 4, floored to the millisecond.
+        // min 8 s, max 48 s (LAN, 100 nodes), 2 expected:
+        // 48 - 40 * ln(c + 1) / ln 3, floored to the millisecond.
         let table = [
             (0, s(48.0)),
-            (1, s(28.0)),
-            (2, s(16.300)),
+            (1, s(22.762)),
+            (2, s(8.0)),
             (3, s(8.0)),
-            (4, s(8.0)),
             (50, s(8.0)),
         ];
         for (c, want) in table {
-            assert_eq!(suspicion_timeout(s(8.0), s(48.0), 3, c), want, "c = {c}");
+            assert_eq!(suspicion_timeout(s(8.0), s(48.0), 2, c), want, "c = {c}");
         }
     }
 
     #[test]
     fn with_nothing_expected_or_no_span_the_timeout_is_min() {
         assert_eq!(suspicion_timeout(s(2.0), s(12.0), 0, 0), s(2.0));
-        assert_eq!(suspicion_timeout(s(2.0), s(2.0), 3, 0), s(2.0));
-        assert_eq!(suspicion_timeout(s(2.0), s(1.0), 3, 0), s(2.0));
+        assert_eq!(suspicion_timeout(s(2.0), s(2.0), 2, 0), s(2.0));
+        assert_eq!(suspicion_timeout(s(2.0), s(1.0), 2, 0), s(2.0));
     }
 
     #[test]
     fn small_clusters_expect_no_confirmations() {
         assert_eq!(expected_confirmations(0), 0);
-        assert_eq!(expected_confirmations(3), 0);
-        assert_eq!(expected_confirmations(4), 3);
-        assert_eq!(expected_confirmations(1000), 3);
+        assert_eq!(expected_confirmations(2), 0);
+        assert_eq!(expected_confirmations(3), 2);
+        assert_eq!(expected_confirmations(1000), 2);
     }
 }
