@@ -52,12 +52,17 @@ pub(super) type Inbox = Arc<Mutex<Vec<Claim>>>;
 /// How many claims the handler remembers to recognise repeats.
 const REMEMBERED: usize = 4096;
 
+/// What makes a claim the same claim: the suspect's identity (name and
+/// version: a restarted or renewed member starts again at incarnation 0),
+/// the incarnation, and the author.
+type Seen = (NameKey, (u64, u32), Incarnation, NameKey);
+
 /// foca's handler of custom broadcasts: decodes claims, passes each new one
 /// to the node, and tells foca to relay it.
 pub(super) struct ClaimHandler {
     inbox: Inbox,
-    seen: BTreeSet<(NameKey, Incarnation, NameKey)>,
-    order: VecDeque<(NameKey, Incarnation, NameKey)>,
+    seen: BTreeSet<Seen>,
+    order: VecDeque<Seen>,
 }
 
 impl ClaimHandler {
@@ -77,18 +82,18 @@ impl ClaimHandler {
 pub(super) struct MalformedClaim;
 
 /// What foca keys a claim by in its broadcast backlog: a newer claim by the
-/// same author about the same suspect replaces an older one.
+/// same author about the same suspect (a later identity, or a later
+/// incarnation of the same one) replaces an older one.
 pub(super) struct ClaimKey {
     suspect: NameKey,
     from: NameKey,
-    incarnation: Incarnation,
+    /// The suspect's version, then the incarnation.
+    age: ((u64, u32), Incarnation),
 }
 
 impl Invalidates for ClaimKey {
     fn invalidates(&self, other: &Self) -> bool {
-        self.suspect == other.suspect
-            && self.from == other.from
-            && self.incarnation >= other.incarnation
+        self.suspect == other.suspect && self.from == other.from && self.age >= other.age
     }
 }
 
@@ -103,7 +108,8 @@ impl BroadcastHandler<NodeId> for ClaimHandler {
     ) -> Result<Option<ClaimKey>, MalformedClaim> {
         let claim: Claim = postcard::from_bytes(data).map_err(|_| MalformedClaim)?;
         let (suspect, from) = (claim.suspect.name().key(), claim.from.name().key());
-        let id = (suspect, claim.incarnation, from);
+        let version = claim.suspect.version();
+        let id = (suspect, version, claim.incarnation, from);
         if !self.seen.insert(id) {
             // Heard before: neither counted nor relayed again.
             return Ok(None);
@@ -117,7 +123,7 @@ impl BroadcastHandler<NodeId> for ClaimHandler {
         let key = ClaimKey {
             suspect,
             from,
-            incarnation: claim.incarnation,
+            age: (version, claim.incarnation),
         };
         self.inbox
             .lock()
@@ -198,14 +204,33 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_about_a_renewed_suspect_is_new_at_the_same_incarnation() {
+        let inbox = Inbox::default();
+        let mut h = ClaimHandler::new(inbox.clone());
+        let before = Claim {
+            suspect: id(1),
+            incarnation: 0,
+            from: id(3),
+        };
+        let after = Claim {
+            suspect: id(1).renewed(),
+            ..before.clone()
+        };
+        assert!(h.receive_item(&before.encode(), None).unwrap().is_some());
+        assert!(h.receive_item(&after.encode(), None).unwrap().is_some());
+        assert_eq!(inbox.lock().unwrap().len(), 2);
+    }
+
+    #[test]
     fn a_newer_claim_by_the_same_author_replaces_the_older() {
-        let key = |from: u16, inc| ClaimKey {
+        let key = |from: u16, renewal, inc| ClaimKey {
             suspect: id(1).name().key(),
             from: id(from).name().key(),
-            incarnation: inc,
+            age: ((1, renewal), inc),
         };
-        assert!(key(3, 2).invalidates(&key(3, 1)));
-        assert!(!key(3, 1).invalidates(&key(3, 2)));
-        assert!(!key(4, 2).invalidates(&key(3, 2)));
+        assert!(key(3, 0, 2).invalidates(&key(3, 0, 1)));
+        assert!(!key(3, 0, 1).invalidates(&key(3, 0, 2)));
+        assert!(key(3, 1, 0).invalidates(&key(3, 0, 5)));
+        assert!(!key(4, 0, 2).invalidates(&key(3, 0, 2)));
     }
 }

@@ -101,23 +101,23 @@ impl Suspicions {
     /// foca armed a timer: note a suspicion it starts (on the fixed
     /// timeout: Lifeguard off).
     pub fn armed(&mut self, timer: &Timer<NodeId>) {
-        if let Timer::ChangeSuspectToDown {
-            member_id,
-            incarnation,
-            ..
-        } = timer
-        {
-            self.held.insert(
-                member_id.name().key(),
-                Suspicion {
-                    id: member_id.clone(),
-                    incarnation: *incarnation,
-                    told: None,
-                    evidence: false,
-                    dynamic: None,
-                },
-            );
+        if let Some((id, incarnation)) = suspicion_of(timer) {
+            self.held
+                .insert(id.name().key(), Suspicion::new(id.clone(), incarnation));
         }
+    }
+
+    /// The suspicion of `id` at `incarnation`: the one held, or a fresh one
+    /// in place of any other of the same name.
+    fn entry(&mut self, id: &NodeId, incarnation: Incarnation) -> &mut Suspicion {
+        let s = self
+            .held
+            .entry(id.name().key())
+            .or_insert_with(|| Suspicion::new(id.clone(), incarnation));
+        if &s.id != id || s.incarnation != incarnation {
+            *s = Suspicion::new(id.clone(), incarnation);
+        }
+        s
     }
 
     /// foca armed its suspect-to-down `timer` (our own probe failed) with
@@ -134,25 +134,9 @@ impl Suspicions {
         expected: u32,
         me: NameKey,
     ) -> Option<Time> {
-        let Timer::ChangeSuspectToDown {
-            member_id,
-            incarnation,
-            ..
-        } = timer
-        else {
-            return None;
-        };
-        let key = member_id.name().key();
-        let confirmations = self.confirmations(member_id, *incarnation, me);
-        let entry = self
-            .held
-            .entry(key)
-            .and_modify(|s| {
-                if &s.id != member_id || s.incarnation != *incarnation {
-                    *s = Suspicion::new(member_id.clone(), *incarnation);
-                }
-            })
-            .or_insert_with(|| Suspicion::new(member_id.clone(), *incarnation));
+        let (id, incarnation) = suspicion_of(timer)?;
+        let confirmations = self.confirmations(id, incarnation, me);
+        let entry = self.entry(id, incarnation);
         if entry.dynamic.is_some() {
             return None;
         }
@@ -197,12 +181,17 @@ impl Suspicions {
             authors: Vec::new(),
             at: now,
         });
-        if heard.id != claim.suspect || heard.incarnation < claim.incarnation {
+        let (known, claimed) = (
+            (heard.id.version(), heard.incarnation),
+            (claim.suspect.version(), claim.incarnation),
+        );
+        if claimed < known {
+            return None;
+        }
+        if claimed > known {
             heard.id = claim.suspect.clone();
             heard.incarnation = claim.incarnation;
             heard.authors.clear();
-        } else if heard.incarnation > claim.incarnation {
-            return None;
         }
         if heard.authors.contains(&author) || heard.authors.len() >= AUTHORS_KEPT {
             return None;
@@ -232,17 +221,12 @@ impl Suspicions {
     /// queue); one of a suspicion that ended goes nowhere under Lifeguard.
     /// Any other timer goes.
     pub fn due(&mut self, timer: &Timer<NodeId>, now: Time) -> bool {
-        let Timer::ChangeSuspectToDown {
-            member_id,
-            incarnation,
-            ..
-        } = timer
-        else {
+        let Some((id, incarnation)) = suspicion_of(timer) else {
             return true;
         };
-        let key = member_id.name().key();
+        let key = id.name().key();
         match self.held.get(&key) {
-            Some(s) if &s.id == member_id && s.incarnation == *incarnation => {
+            Some(s) if &s.id == id && s.incarnation == incarnation => {
                 if s.dynamic.as_ref().is_some_and(|d| d.deadline > now) {
                     return false;
                 }
@@ -272,16 +256,7 @@ impl Suspicions {
     /// already running at that incarnation (nothing changes then). A
     /// suspicion of ours on the dynamic timeout keeps running beside it.
     pub fn on_evidence(&mut self, id: &NodeId, incarnation: Incarnation) -> bool {
-        let key = id.name().key();
-        let s = self
-            .held
-            .entry(key)
-            .and_modify(|s| {
-                if &s.id != id || s.incarnation != incarnation {
-                    *s = Suspicion::new(id.clone(), incarnation);
-                }
-            })
-            .or_insert_with(|| Suspicion::new(id.clone(), incarnation));
+        let s = self.entry(id, incarnation);
         if s.evidence {
             return true;
         }
@@ -331,6 +306,18 @@ impl Suspicions {
         self.held.clear();
         self.heard.clear();
         self.due.clear();
+    }
+}
+
+/// The member and incarnation of foca's suspect-to-down timer.
+fn suspicion_of(timer: &Timer<NodeId>) -> Option<(&NodeId, Incarnation)> {
+    match timer {
+        Timer::ChangeSuspectToDown {
+            member_id,
+            incarnation,
+            ..
+        } => Some((member_id, *incarnation)),
+        _ => None,
     }
 }
 
