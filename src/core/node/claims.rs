@@ -16,7 +16,7 @@
 //! the handler leaves each new claim in an inbox the node shares with it
 //! and drains after the datagram.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use foca::{BroadcastHandler, Incarnation, Invalidates};
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::io::Wake;
 use super::Node;
+use crate::core::dynamic_suspicion::EXPECTED_CONFIRMATIONS;
 use crate::core::identity::NodeId;
 use crate::core::name::NameKey;
 
@@ -57,12 +58,24 @@ const REMEMBERED: usize = 4096;
 /// the incarnation, and the author.
 type Seen = (NameKey, (u64, u32), Incarnation, NameKey);
 
+/// One suspicion: the suspect's name, version and incarnation.
+type Suspicion = (NameKey, (u64, u32), Incarnation);
+
+/// How many claims about one suspicion are relayed: the first claim and
+/// the confirmations a suspicion waits for. Later claims are still counted
+/// where they arrive, but not spread: in a cut of N nodes every node's
+/// probes of the other side fail, and relaying every claim would flood
+/// each side with N^2 of them (memberlist stops re-broadcasting a suspect
+/// message the same way).
+const RELAYED: u8 = 1 + EXPECTED_CONFIRMATIONS as u8;
+
 /// foca's handler of custom broadcasts: decodes claims, passes each new one
-/// to the node, and tells foca to relay it.
+/// to the node, and tells foca to relay the first few of each suspicion.
 pub(super) struct ClaimHandler {
     inbox: Inbox,
     seen: BTreeSet<Seen>,
     order: VecDeque<Seen>,
+    relayed: BTreeMap<Suspicion, u8>,
 }
 
 impl ClaimHandler {
@@ -72,6 +85,7 @@ impl ClaimHandler {
             inbox,
             seen: BTreeSet::new(),
             order: VecDeque::new(),
+            relayed: BTreeMap::new(),
         }
     }
 }
@@ -125,11 +139,22 @@ impl BroadcastHandler<NodeId> for ClaimHandler {
             from,
             age: (version, claim.incarnation),
         };
+        if self.relayed.len() > REMEMBERED {
+            self.relayed.clear();
+        }
+        let relayed = self
+            .relayed
+            .entry((suspect, version, claim.incarnation))
+            .or_insert(0);
+        let relay = *relayed < RELAYED;
+        if relay {
+            *relayed += 1;
+        }
         self.inbox
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(claim);
-        Ok(Some(key))
+        Ok(relay.then_some(key))
     }
 }
 
@@ -193,6 +218,30 @@ mod tests {
             "a repeat is not relayed"
         );
         assert_eq!(*inbox.lock().unwrap(), vec![claim]);
+    }
+
+    #[test]
+    fn only_the_first_claims_of_a_suspicion_are_relayed_but_all_are_counted() {
+        let inbox = Inbox::default();
+        let mut h = ClaimHandler::new(inbox.clone());
+        let relayed: Vec<bool> = (2..8)
+            .map(|from| {
+                let claim = Claim {
+                    suspect: id(1),
+                    incarnation: 0,
+                    from: id(from),
+                };
+                h.receive_item(&claim.encode(), None).unwrap().is_some()
+            })
+            .collect();
+        let first = usize::from(RELAYED);
+        assert!(relayed[..first].iter().all(|&r| r));
+        assert!(relayed[first..].iter().all(|&r| !r));
+        assert_eq!(
+            inbox.lock().unwrap().len(),
+            6,
+            "every claim reaches the node"
+        );
     }
 
     #[test]
