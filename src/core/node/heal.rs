@@ -14,11 +14,13 @@
 //!   hears `Follow` from an active member, and is itself apart from the
 //!   winner, rejoins the same winner at once: the losing side moves in one
 //!   step instead of node by node.
-//! * only the other holds this node down, and it is an active member here
-//!   with a side at least half as large: this node was declared down by its
-//!   own cluster. If it holds members down itself (it was cut off), it
-//!   rejoins the other's side as a loser does; otherwise (a false positive)
-//!   it renews and keeps its view.
+//! * only the other holds this node down, and it is an active member here.
+//!   If this node holds nobody down, its own cluster declared it down (a
+//!   false positive): it renews and keeps its view. If it holds members
+//!   down, it was cut off, or the cut was lifted before it had told every
+//!   member of the other side apart: the sides compare as in a partition;
+//!   a loser rejoins, a winner takes the peer down too, so that the peer's
+//!   next look at its summary is mutual evidence.
 //! * otherwise: this node tells the other (a summary), and waits for the
 //!   failure detector to make the evidence mutual.
 //!
@@ -251,11 +253,23 @@ impl Node {
                 Verdict::Rejoin => self.rejoin_side(peer, &theirs, true),
             }
         } else if they_hold && self.swim.iter_members().any(|m| m.id() == &peer) {
-            // Our own cluster declared us down.
             if self.down.is_empty() {
+                // Our own cluster declared us down: a false positive.
                 self.renew_self(false);
-            } else if self.config.autoheal && u64::from(theirs.size) * 2 >= u64::from(ours.size) {
-                self.rejoin_side(peer, &theirs, true);
+            } else if self.config.autoheal {
+                // We hold others down while the peer, still active here,
+                // holds us down: we were cut off, or this is the other side
+                // of a partition whose members we had not all told apart
+                // yet (the cut was lifted mid-detection). The sides compare
+                // as in a partition; a winner takes the peer down, so that
+                // its next look at our summary is mutual evidence.
+                match decide(&ours, &theirs, they_hold) {
+                    Verdict::Rejoin => self.rejoin_side(peer, &theirs, true),
+                    Verdict::Stay => {
+                        self.hold_down(&peer);
+                        self.nudge(&peer);
+                    }
+                }
             } else {
                 self.nudge(&peer);
             }
