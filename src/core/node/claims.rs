@@ -15,6 +15,18 @@
 //! `Foca::handle_data`, and offers no way back to the handler afterwards;
 //! the handler leaves each new claim in an inbox the node shares with it
 //! and drains after the datagram.
+//!
+//! Claims to send (our own, and those worth relaying) wait in the node's
+//! [`Outbox`], and go to foca's broadcast backlog a few at a time: foca
+//! fills a message by popping its whole backlog whenever the room left is
+//! smaller than the next item, so each message costs O(B log B) in the
+//! backlog's size B. In a cut of N nodes every node has claims about N/2
+//! suspects to spread, more than its messages can carry; a backlog of
+//! thousands made every message of a 700-node cut slow. foca sends as
+//! many claims per message either way; the outbox keeps the backlog at
+//! [`IN_FLIGHT`], sends our own claims first, and past [`QUEUED`] drops
+//! relays and counts them (claims only shorten suspicions: one lost makes a
+//! suspicion run longer, never wrong).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -47,8 +59,22 @@ impl Claim {
     }
 }
 
-/// Claims heard and not yet taken by the node.
-pub(super) type Inbox = Arc<Mutex<Vec<Claim>>>;
+/// Claims heard and not yet taken by the node, each with whether it is
+/// worth relaying.
+pub(super) type Inbox = Arc<Mutex<Vec<(Claim, bool)>>>;
+
+/// How many claims foca's broadcast backlog holds at most: a message
+/// carries about twenty.
+const IN_FLIGHT: usize = 16;
+
+/// How many claims wait in the outbox at most; relays past it are dropped.
+const QUEUED: usize = 1024;
+
+/// Claims waiting for room in foca's broadcast backlog.
+#[derive(Default)]
+pub(super) struct Outbox {
+    queue: VecDeque<Claim>,
+}
 
 /// How many claims the handler remembers to recognise repeats.
 const REMEMBERED: usize = 4096;
@@ -69,8 +95,9 @@ type Suspicion = (NameKey, (u64, u32), Incarnation);
 /// message the same way).
 const RELAYED: u8 = 1 + EXPECTED_CONFIRMATIONS as u8;
 
-/// foca's handler of custom broadcasts: decodes claims, passes each new one
-/// to the node, and tells foca to relay the first few of each suspicion.
+/// foca's handler of custom broadcasts: decodes claims and passes each new
+/// one to the node, marking the first few of each suspicion for relay (the
+/// node relays them through its outbox; foca relays nothing itself).
 pub(super) struct ClaimHandler {
     inbox: Inbox,
     seen: BTreeSet<Seen>,
@@ -118,27 +145,21 @@ impl BroadcastHandler<NodeId> for ClaimHandler {
     fn receive_item(
         &mut self,
         data: &[u8],
-        _sender: Option<&NodeId>,
+        sender: Option<&NodeId>,
     ) -> Result<Option<ClaimKey>, MalformedClaim> {
         let claim: Claim = postcard::from_bytes(data).map_err(|_| MalformedClaim)?;
         let (suspect, from) = (claim.suspect.name().key(), claim.from.name().key());
         let version = claim.suspect.version();
         let id = (suspect, version, claim.incarnation, from);
-        if !self.seen.insert(id) {
-            // Heard before: neither counted nor relayed again.
-            return Ok(None);
-        }
-        self.order.push_back(id);
-        if self.order.len() > REMEMBERED {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
+        let new = self.seen.insert(id);
+        if new {
+            self.order.push_back(id);
+            if self.order.len() > REMEMBERED {
+                if let Some(old) = self.order.pop_front() {
+                    self.seen.remove(&old);
+                }
             }
         }
-        let key = ClaimKey {
-            suspect,
-            from,
-            age: (version, claim.incarnation),
-        };
         if self.relayed.len() > REMEMBERED {
             self.relayed.clear();
         }
@@ -146,6 +167,22 @@ impl BroadcastHandler<NodeId> for ClaimHandler {
             .relayed
             .entry((suspect, version, claim.incarnation))
             .or_insert(0);
+        if sender.is_none() {
+            // From the node's outbox (`Foca::add_broadcast`): our own claim,
+            // which is the first to count, or a relay already counted.
+            if new {
+                *relayed = relayed.saturating_add(1);
+            }
+            return Ok(Some(ClaimKey {
+                suspect,
+                from,
+                age: (version, claim.incarnation),
+            }));
+        }
+        if !new {
+            // Heard before: neither counted nor relayed again.
+            return Ok(None);
+        }
         let relay = *relayed < RELAYED;
         if relay {
             *relayed += 1;
@@ -153,8 +190,8 @@ impl BroadcastHandler<NodeId> for ClaimHandler {
         self.inbox
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(claim);
-        Ok(relay.then_some(key))
+            .push((claim, relay));
+        Ok(None)
     }
 }
 
@@ -165,14 +202,11 @@ impl Node {
     pub(super) fn exchange_claims(&mut self) {
         let from = self.swim.identity().clone();
         for (suspect, incarnation) in std::mem::take(&mut self.io.claims_out) {
-            let claim = Claim {
+            self.outbox.queue.push_front(Claim {
                 suspect,
                 incarnation,
                 from: from.clone(),
-            };
-            if self.swim.add_broadcast(&claim.encode()).is_err() {
-                self.io.stats.timer_errors += 1;
-            }
+            });
         }
         let heard = std::mem::take(
             &mut *self
@@ -180,14 +214,28 @@ impl Node {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
-        if !self.config.lifeguard {
-            return;
-        }
         let (now, me) = (self.io.now, self.io.me);
-        for claim in heard {
-            if let Some((at, timer)) = self.io.suspicions.confirm(&claim, now, me) {
-                self.io.stats.lifeguard.confirmations += 1;
-                self.io.timers.push(at, Wake::Swim(timer));
+        for (claim, relay) in heard {
+            if self.config.lifeguard {
+                if let Some((at, timer)) = self.io.suspicions.confirm(&claim, now, me) {
+                    self.io.stats.lifeguard.confirmations += 1;
+                    self.io.timers.push(at, Wake::Swim(timer));
+                }
+            }
+            if relay {
+                self.outbox.queue.push_back(claim);
+            }
+        }
+        while self.outbox.queue.len() > QUEUED {
+            self.outbox.queue.pop_back();
+            self.io.stats.lifeguard.claims_dropped += 1;
+        }
+        while self.swim.custom_broadcast_backlog() < IN_FLIGHT {
+            let Some(claim) = self.outbox.queue.pop_front() else {
+                break;
+            };
+            if self.swim.add_broadcast(&claim.encode()).is_err() {
+                self.io.stats.timer_errors += 1;
             }
         }
     }
@@ -202,53 +250,70 @@ mod tests {
         NodeId::new(name, ([127, 0, 0, 1], 4370 + i).into(), 1)
     }
 
-    #[test]
-    fn a_claim_is_passed_on_and_relayed_once() {
-        let inbox = Inbox::default();
-        let mut h = ClaimHandler::new(inbox.clone());
-        let claim = Claim {
-            suspect: id(1),
-            incarnation: 2,
-            from: id(3),
-        };
-        let bytes = claim.encode();
-        assert!(h.receive_item(&bytes, None).unwrap().is_some());
-        assert!(
-            h.receive_item(&bytes, None).unwrap().is_none(),
-            "a repeat is not relayed"
-        );
-        assert_eq!(*inbox.lock().unwrap(), vec![claim]);
+    fn claim(suspect: NodeId, incarnation: Incarnation, from: u16) -> Claim {
+        Claim {
+            suspect,
+            incarnation,
+            from: id(from),
+        }
+    }
+
+    /// Hands `c` to the handler as foca does for a received message.
+    fn hear(h: &mut ClaimHandler, c: &Claim) -> Option<ClaimKey> {
+        h.receive_item(&c.encode(), Some(&id(99))).unwrap()
     }
 
     #[test]
-    fn only_the_first_claims_of_a_suspicion_are_relayed_but_all_are_counted() {
+    fn a_heard_claim_reaches_the_node_once_and_foca_relays_nothing_itself() {
         let inbox = Inbox::default();
         let mut h = ClaimHandler::new(inbox.clone());
-        let relayed: Vec<bool> = (2..8)
+        let c = claim(id(1), 2, 3);
+        assert!(hear(&mut h, &c).is_none());
+        assert!(hear(&mut h, &c).is_none());
+        assert_eq!(
+            *inbox.lock().unwrap(),
+            vec![(c, true)],
+            "a repeat is dropped"
+        );
+    }
+
+    #[test]
+    fn a_claim_from_the_outbox_goes_to_foca_and_counts_as_relayed() {
+        let inbox = Inbox::default();
+        let mut h = ClaimHandler::new(inbox.clone());
+        let own = claim(id(1), 0, 2);
+        assert!(h.receive_item(&own.encode(), None).unwrap().is_some());
+        assert!(inbox.lock().unwrap().is_empty(), "our own claim is no news");
+        let relays: Vec<bool> = (3..3 + u16::from(RELAYED))
             .map(|from| {
-                let claim = Claim {
-                    suspect: id(1),
-                    incarnation: 0,
-                    from: id(from),
-                };
-                h.receive_item(&claim.encode(), None).unwrap().is_some()
+                hear(&mut h, &claim(id(1), 0, from));
+                inbox.lock().unwrap().last().unwrap().1
             })
             .collect();
+        let mut expected = vec![true; usize::from(RELAYED) - 1];
+        expected.push(false);
+        assert_eq!(relays, expected);
+    }
+
+    #[test]
+    fn only_the_first_claims_of_a_suspicion_are_marked_for_relay_but_all_are_counted() {
+        let inbox = Inbox::default();
+        let mut h = ClaimHandler::new(inbox.clone());
+        for from in 2..8 {
+            hear(&mut h, &claim(id(1), 0, from));
+        }
+        let relayed: Vec<bool> = inbox.lock().unwrap().iter().map(|(_, r)| *r).collect();
         let first = usize::from(RELAYED);
+        assert_eq!(relayed.len(), 6, "every claim reaches the node");
         assert!(relayed[..first].iter().all(|&r| r));
         assert!(relayed[first..].iter().all(|&r| !r));
-        assert_eq!(
-            inbox.lock().unwrap().len(),
-            6,
-            "every claim reaches the node"
-        );
     }
 
     #[test]
     fn garbage_is_refused_and_changes_nothing() {
         let inbox = Inbox::default();
         let mut h = ClaimHandler::new(inbox.clone());
-        assert!(h.receive_item(&[0xff, 0xff, 0xff], None).is_err());
+        assert!(h.receive_item(&[0xff, 0xff, 0xff], Some(&id(9))).is_err());
         assert!(inbox.lock().unwrap().is_empty());
     }
 
@@ -256,17 +321,8 @@ mod tests {
     fn a_claim_about_a_renewed_suspect_is_new_at_the_same_incarnation() {
         let inbox = Inbox::default();
         let mut h = ClaimHandler::new(inbox.clone());
-        let before = Claim {
-            suspect: id(1),
-            incarnation: 0,
-            from: id(3),
-        };
-        let after = Claim {
-            suspect: id(1).renewed(),
-            ..before.clone()
-        };
-        assert!(h.receive_item(&before.encode(), None).unwrap().is_some());
-        assert!(h.receive_item(&after.encode(), None).unwrap().is_some());
+        hear(&mut h, &claim(id(1), 0, 3));
+        hear(&mut h, &claim(id(1).renewed(), 0, 3));
         assert_eq!(inbox.lock().unwrap().len(), 2);
     }
 

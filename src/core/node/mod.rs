@@ -34,7 +34,7 @@ use super::time::Time;
 use super::tombstone::{Departure, Tombstones};
 use super::wire::{DropCounts, DropReason, Envelope, Kind};
 
-use claims::{ClaimHandler, Inbox};
+use claims::{ClaimHandler, Inbox, Outbox};
 pub use evidence::Unreachable;
 use heal::HealState;
 use io::{Io, Wake};
@@ -127,6 +127,9 @@ pub struct LifeguardStats {
     pub refutes: u64,
     /// Claims from other nodes that brought a suspicion of ours closer.
     pub confirmations: u64,
+    /// Claims not relayed because the outbox was full (a cut of many
+    /// nodes makes more claims than messages can carry).
+    pub claims_dropped: u64,
     /// Local health score now: 0 is healthy, 7 the worst (probes 8x slower).
     pub health: u32,
 }
@@ -185,6 +188,8 @@ pub struct Node {
     evidence: evidence::Evidence,
     /// Suspicion claims foca's broadcast handler heard (Lifeguard).
     inbox: Inbox,
+    /// Suspicion claims waiting for room in foca's broadcast backlog.
+    outbox: Outbox,
 }
 
 impl Node {
@@ -212,6 +217,7 @@ impl Node {
         Ok(Self {
             swim,
             inbox,
+            outbox: Outbox::default(),
             io: Io::new(
                 Envelope::new(config.cookie.as_bytes(), &config.cluster_name),
                 StdRng::from_seed(seeds[1]),
@@ -473,6 +479,7 @@ impl Node {
             .timers
             .retain(|w| !matches!(w, Wake::Swim(_) | Wake::Evidence(..)));
         self.io.suspicions.clear();
+        self.outbox = Outbox::default();
         self.heard = stale::Heard::default();
         self.evidence = evidence::Evidence::default();
         self.heal.lowest = None;
