@@ -52,7 +52,11 @@ pub struct FalseDownCauses {
     pub slow_member: u64,
     /// The node that declared it was slow (and the member was not).
     pub slow_observer: u64,
-    /// Neither was slow: loss, a lifted partition's stale verdicts, ...
+    /// Reported within one suspicion timeout after a partition was lifted,
+    /// about a member that partition cut off from some node: a verdict
+    /// reached (or begun) while the cut stood, still spreading.
+    pub after_heal: u64,
+    /// None of the above: loss, a missed refutation, ...
     pub other: u64,
 }
 
@@ -430,12 +434,14 @@ impl Measure {
 
     /// Counts one false down event's cause (the event itself is counted by
     /// [`member_down`](Self::member_down)).
-    pub fn false_down_cause(&mut self, member_slow: bool, observer_slow: bool) {
+    pub fn false_down_cause(&mut self, member_slow: bool, observer_slow: bool, after_heal: bool) {
         let c = &mut self.false_down_causes;
         if member_slow {
             c.slow_member += 1;
         } else if observer_slow {
             c.slow_observer += 1;
+        } else if after_heal {
+            c.after_heal += 1;
         } else {
             c.other += 1;
         }

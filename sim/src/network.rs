@@ -167,7 +167,17 @@ pub struct Network {
     /// `blocked[from * groups + to]`: datagrams from group `from` to `to` are cut.
     blocked: Vec<bool>,
     groups: usize,
+    /// The last partition lifted, if any.
+    lifted: Option<Cut>,
     stats: NetStats,
+}
+
+/// A partition as it stood.
+#[derive(Debug)]
+struct Cut {
+    group: Vec<u16>,
+    blocked: Vec<bool>,
+    groups: usize,
 }
 
 impl Network {
@@ -183,6 +193,7 @@ impl Network {
             group: vec![0; nodes],
             blocked: vec![false],
             groups: 1,
+            lifted: None,
             stats: NetStats::default(),
         }
     }
@@ -228,8 +239,16 @@ impl Network {
         self.groups = groups;
     }
 
-    /// Removes every partition.
+    /// Removes every partition (remembering it: see
+    /// [`separated_before_heal`](Self::separated_before_heal)).
     pub fn heal(&mut self) {
+        if self.groups > 1 {
+            self.lifted = Some(Cut {
+                group: self.group.clone(),
+                blocked: std::mem::take(&mut self.blocked),
+                groups: self.groups,
+            });
+        }
         self.group.iter_mut().for_each(|g| *g = 0);
         self.blocked = vec![false];
         self.groups = 1;
@@ -252,6 +271,16 @@ impl Network {
     /// Whether `a` and `b` cannot talk both ways.
     pub fn separated(&self, a: u32, b: u32) -> bool {
         self.is_cut(a, b) || self.is_cut(b, a)
+    }
+
+    /// Whether the last partition lifted cut node `a` off from anyone.
+    pub fn separated_before_heal(&self, a: u32) -> bool {
+        self.lifted.as_ref().is_some_and(|cut| {
+            let g = usize::from(cut.group.get(a as usize).copied().unwrap_or(0));
+            (0..cut.groups).any(|o| {
+                o != g && (cut.blocked[g * cut.groups + o] || cut.blocked[o * cut.groups + g])
+            })
+        })
     }
 
     /// The base latency of the directed link `from -> to` (fixed per seed).

@@ -200,11 +200,12 @@ impl fmt::Display for RunReport {
         let c = &self.false_down_causes;
         writeln!(
             f,
-            "  false downs   {} identities ({} events: {} of a slow member, {} by a slow node, {} other); {} probes failed (Lifeguard {})",
+            "  false downs   {} identities ({} events: {} of a slow member, {} by a slow node, {} just after a heal, {} other); {} probes failed (Lifeguard {})",
             self.false_positives,
             self.false_down_events,
             c.slow_member,
             c.slow_observer,
+            c.after_heal,
             c.other,
             self.probes_failed,
             if self.lifeguard { "on" } else { "off" }

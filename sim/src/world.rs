@@ -186,6 +186,8 @@ pub struct World {
     max_view_size: u32,
     last_cleaned: Vec<Option<Time>>,
     records_across_at_heal: Option<u64>,
+    /// When the last partition was lifted.
+    healed_at: Option<Time>,
 }
 
 impl World {
@@ -250,6 +252,7 @@ impl World {
             max_view_size: 0,
             last_cleaned: vec![None; n],
             records_across_at_heal: None,
+            healed_at: None,
         })
     }
 
@@ -571,7 +574,11 @@ impl World {
                     if false_positive.is_some() {
                         let slow = |x: u32| !self.slots[x as usize].slow.is_zero();
                         let (member_slow, observer_slow) = (slow(m), slow(i));
-                        self.measure.false_down_cause(member_slow, observer_slow);
+                        let window = self.config.swim.suspect_to_down_after;
+                        let after_heal = self.healed_at.is_some_and(|at| now - at < window)
+                            && self.net.separated_before_heal(m);
+                        self.measure
+                            .false_down_cause(member_slow, observer_slow, after_heal);
                     }
                     self.measure.member_down(now, i, m, false_positive);
                 }
@@ -719,6 +726,7 @@ impl World {
                 }
             }
             self.records_across_at_heal = Some(count);
+            self.healed_at = Some(self.now);
         }
         self.net.heal();
     }
