@@ -15,23 +15,26 @@
 //! # Ok(()) }
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::addressing::{Addressing, AddressingError, TransportKind};
 use super::clock::Clock;
-use super::config::{AgentConfig, DiscoveryStrategy, ProtoDist};
+use super::config::{AgentConfig, DiscoveryStrategy};
 use super::discovery::{
     self, resolve_peer, AddrFamily, Discovery, DiscoveryError, ResolveError, Schedule,
 };
-use super::driver::{Driver, Input};
-use super::transport::{Transport, TransportStats, UdpTransport};
-use crate::core::name::{Host, PortError};
+use super::driver::Driver;
+use super::inputs::Input;
+use super::stats::AgentStats;
+use super::transport::{Transport, UdpTransport};
+use crate::core::name::PortError;
 use crate::core::{
-    Command, CommandError, ConfigError, Event, Node, NodeId, NodeName, Peer, Stats, Status,
+    Command, CommandError, ConfigError, Event, Node, NodeId, NodeName, Peer, Status,
 };
 
 /// How many events a subscriber may fall behind before it misses some.
@@ -88,13 +91,13 @@ pub enum AgentError {
     StopTimeout(Duration),
 }
 
-/// Counters of a running agent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AgentStats {
-    /// The node's counters (sent, received, dropped by reason).
-    pub node: Stats,
-    /// The transport's counters (too large, unreadable, send errors).
-    pub transport: TransportStats,
+impl From<AddressingError> for AgentError {
+    fn from(e: AddressingError) -> Self {
+        match e {
+            AddressingError::Port(e) => Self::Port(e),
+            AddressingError::Resolve(e) => Self::Resolve(e),
+        }
+    }
 }
 
 /// A running node: one task owns the [`Node`], a second polls discovery.
@@ -132,41 +135,40 @@ impl Agent {
     /// built yet, the gossip socket cannot be bound, or the configuration is
     /// invalid. Logs a warning if the default cookie is in use.
     pub async fn start(config: AgentConfig) -> Result<Self, AgentError> {
+        let addressing = Addressing::resolve(&config).await?;
+        let family = addressing.family;
         match config.discovery.clone() {
-            DiscoveryStrategy::Manual => Self::start_with(config, discovery::Manual).await,
+            DiscoveryStrategy::Manual => {
+                Self::start_resolved(config, addressing, discovery::Manual).await
+            }
             DiscoveryStrategy::Static { seeds } => {
-                let family = family_for(&config)?;
                 let seeds = discovery::StaticSeeds::new(seeds, config.base_port, family);
-                Self::start_with(config, seeds).await
+                Self::start_resolved(config, addressing, seeds).await
             }
             #[cfg(feature = "dns")]
             DiscoveryStrategy::Dns(dns) => {
-                let family = family_for(&config)?;
                 let dns = discovery::Dns::new(dns, config.name.clone(), config.base_port, family)
                     .map_err(DiscoveryError::from)?;
-                Self::start_with(config, dns).await
+                Self::start_resolved(config, addressing, dns).await
             }
             #[cfg(feature = "etcd")]
             DiscoveryStrategy::Etcd(etcd) => {
-                let family = family_for(&config)?;
-                let (_, advertised) = addresses(&config).await?;
                 let etcd = discovery::Etcd::new(
                     etcd,
                     &config.cluster_name,
                     config.name.clone(),
-                    advertised,
+                    addressing.advertised,
                     config.base_port,
                     family,
                 )
                 .map_err(DiscoveryError::from)?;
-                Self::start_with(config, etcd).await
+                Self::start_resolved(config, addressing, etcd).await
             }
             #[cfg(feature = "k8s")]
             DiscoveryStrategy::K8s(k8s) => {
-                check_proto(&config)?;
                 let k8s = discovery::K8s::new(k8s, config.name.clone(), config.base_port)
                     .map_err(DiscoveryError::from)?;
-                Self::start_with(config, k8s).await
+                Self::start_resolved(config, addressing, k8s).await
             }
             #[allow(unreachable_patterns)]
             other => Err(AgentError::NotSupported(format!(
@@ -182,18 +184,45 @@ impl Agent {
         config: AgentConfig,
         discovery: D,
     ) -> Result<Self, AgentError> {
+        let addressing = Addressing::resolve(&config).await?;
+        Self::start_resolved(config, addressing, discovery).await
+    }
+
+    /// Binds the transport `addressing` names and starts the node on it.
+    async fn start_resolved<D: Discovery>(
+        config: AgentConfig,
+        addressing: Addressing,
+        discovery: D,
+    ) -> Result<Self, AgentError> {
+        config.core_config().validate()?;
+        let bind = addressing.bind;
+        match addressing.transport {
+            TransportKind::Udp => {
+                let transport = UdpTransport::bind(bind)
+                    .await
+                    .map_err(|error| AgentError::Bind { addr: bind, error })?;
+                Self::launch(config, addressing, transport, discovery)
+            }
+            TransportKind::Quic => Err(AgentError::NotSupported(format!(
+                "cluster.proto_dist {} is not supported yet (use udp or udp6)",
+                config.proto_dist
+            ))),
+        }
+    }
+
+    /// Starts the owner task on a bound `transport`, and the discovery task.
+    fn launch<T: Transport, D: Discovery>(
+        config: AgentConfig,
+        addressing: Addressing,
+        transport: T,
+        discovery: D,
+    ) -> Result<Self, AgentError> {
         let core = config.core_config();
-        core.validate()?;
-        let (bind, advertised) = addresses(&config).await?;
-        let transport = UdpTransport::bind(bind)
-            .await
-            .map_err(|error| AgentError::Bind { addr: bind, error })?;
         let local_addr = transport.local_addr();
         // An ephemeral bind port (0) is the real port.
-        let advertised = if advertised.port() == 0 {
-            SocketAddr::new(advertised.ip(), local_addr.port())
-        } else {
-            advertised
+        let advertised = match addressing.advertised {
+            a if a.port() == 0 => SocketAddr::new(a.ip(), local_addr.port()),
+            a => a,
         };
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| AgentError::Random(e.to_string()))?;
@@ -245,7 +274,7 @@ impl Agent {
                 name: config.name.clone(),
                 local_addr,
                 base_port: config.base_port,
-                family: AddrFamily::of(local_addr.ip()),
+                family: addressing.family,
             }),
         };
         Ok(Self { handle, task })
@@ -400,55 +429,11 @@ fn generation() -> u64 {
         .unwrap_or(1)
 }
 
-fn check_proto(config: &AgentConfig) -> Result<(), AgentError> {
-    match config.proto_dist {
-        ProtoDist::Udp | ProtoDist::Udp6 => Ok(()),
-        other => Err(AgentError::NotSupported(format!(
-            "cluster.proto_dist {other} is not supported yet (use udp or udp6)"
-        ))),
-    }
-}
-
-/// The family domain hosts resolve to: the bind address's, else the protocol's.
-fn family_for(config: &AgentConfig) -> Result<AddrFamily, AgentError> {
-    check_proto(config)?;
-    Ok(match (config.bind, config.name.host()) {
-        (Some(bind), _) => AddrFamily::of(bind.ip()),
-        (None, Host::Ip(ip)) => AddrFamily::of(ip),
-        (None, Host::Domain(_)) if config.proto_dist == ProtoDist::Udp6 => AddrFamily::V6,
-        (None, Host::Domain(_)) => AddrFamily::V4,
-    })
-}
-
-/// Where to bind, and the address other nodes reach us at.
-///
-/// The host's IP when the name holds one (so `rc@127.0.0.2` and
-/// `rc@127.0.0.3` share a port on one machine), else the unspecified address
-/// of the protocol's family; `node.bind` overrides. The advertised address is
-/// the bind address unless that is unspecified, then the host's IP (looked
-/// up when the host is a domain name).
-async fn addresses(config: &AgentConfig) -> Result<(SocketAddr, SocketAddr), AgentError> {
-    let family = family_for(config)?;
-    let port = config.gossip_port()?;
-    let bind = match (config.bind, config.name.host()) {
-        (Some(bind), _) => bind,
-        (None, Host::Ip(ip)) => SocketAddr::new(ip, port),
-        (None, Host::Domain(_)) => match family {
-            AddrFamily::V4 => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-            AddrFamily::V6 => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-        },
-    };
-    if !bind.ip().is_unspecified() {
-        return Ok((bind, bind));
-    }
-    let me = resolve_peer(&config.name, config.base_port, family).await?;
-    Ok((bind, SocketAddr::new(me.addr.ip(), bind.port())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::Profile;
+    use crate::runtime::config::ProtoDist;
 
     fn config(name: &str) -> AgentConfig {
         let mut c = AgentConfig::new(name.parse().unwrap());
@@ -479,14 +464,6 @@ mod tests {
         .await;
         assert!(stopped.is_ok(), "the node outlived its Agent");
         assert!(matches!(handle.leave().await, Err(AgentError::Stopped)));
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_domain_host_binds_everywhere_and_advertises_its_address() {
-        let c = config("rc@localhost");
-        let (bind, advertised) = addresses(&c).await.unwrap();
-        assert!(bind.ip().is_unspecified());
-        assert_eq!(advertised.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -305,11 +305,6 @@ impl AgentConfig {
         self.name.port(self.base_port)
     }
 
-    /// The control socket's path, in `data_dir`.
-    pub fn control_socket(&self) -> PathBuf {
-        crate::runtime::control::socket_path(&self.data_dir)
-    }
-
     /// The core configuration this implies.
     pub fn core_config(&self) -> Config {
         let mut config = Config::profile(self.profile, self.expected_size)

@@ -8,36 +8,17 @@
 
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::agent::AgentStats;
 use super::clock::Clock;
+use super::inputs::Input;
+use super::stats::AgentStats;
 use super::transport::{Received, Transport};
-use crate::core::{Command, CommandError, Event, Node, Peer, Status, Unreachable};
+use crate::core::{Command, Event, Node, Unreachable};
 
 /// How long the owner task waits for discovery to unregister when stopping.
 const UNREGISTER_WAIT: Duration = Duration::from_secs(2);
-
-/// What the rest of the agent asks of the owner task.
-pub(crate) enum Input {
-    /// Carry out a command and say whether the node took it.
-    Command(Command, oneshot::Sender<Result<(), CommandError>>),
-    /// Seeds found by discovery.
-    Discovered(Vec<Peer>),
-    /// Report running and stopped nodes.
-    Status(oneshot::Sender<Status>),
-    /// Report counters.
-    Stats(oneshot::Sender<AgentStats>),
-    /// Stop: leave first if asked (and not yet left), send what that
-    /// produced, then end the task.
-    Shutdown {
-        /// Whether to tell the cluster we are leaving.
-        leave: bool,
-        /// Signalled once the task has sent its last datagram.
-        done: oneshot::Sender<()>,
-    },
-}
 
 /// The owner task's state.
 pub(crate) struct Driver<T: Transport> {

@@ -3,8 +3,11 @@
 //!
 //! | file | concept |
 //! |------|---------|
+//! | `addressing` | where the node binds and is reached, and over which transport, worked out once |
 //! | [`agent`] | [`Agent`] and [`AgentHandle`]: start a node, read its status, issue commands, subscribe to events |
 //! | `driver` | the one task that owns the `Node` and selects over socket, deadline and inputs |
+//! | `inputs` | what the rest of the agent asks of that task |
+//! | [`AgentStats`] | what a running agent counts |
 //! | `clock` | tokio's clock as the core's [`Time`](crate::core::Time) |
 //! | [`config`] | [`AgentConfig`]: the TOML file, environment overrides, validation |
 //! | [`transport`] | the [`Transport`] trait and the UDP transport |
@@ -15,17 +18,21 @@
 //! Nothing here listens on the network except the gossip transport: control
 //! goes through a Unix socket (mode 0600) in the node's data directory.
 
+mod addressing;
 pub mod agent;
 mod clock;
 pub mod config;
 pub mod control;
 pub mod discovery;
 mod driver;
+mod inputs;
 pub mod signal;
+mod stats;
 pub mod transport;
 
-pub use agent::{Agent, AgentError, AgentHandle, AgentStats};
+pub use agent::{Agent, AgentError, AgentHandle};
 pub use config::{AgentConfig, AgentConfigError, DiscoveryStrategy, ProtoDist};
 pub use control::ControlServer;
 pub use discovery::{Discovery, DiscoveryError};
+pub use stats::AgentStats;
 pub use transport::{Transport, TransportStats};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::Discovery;
-use crate::runtime::driver::Input;
+use crate::runtime::inputs::Input;
 
 /// How often to rediscover: often while the node is alone, rarely once it
 /// has members (and at once when it finds itself alone again).
