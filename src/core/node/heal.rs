@@ -16,11 +16,14 @@
 //!   step instead of node by node.
 //! * only the other holds this node down, and it is an active member here.
 //!   If this node holds nobody down, its own cluster declared it down (a
-//!   false positive): it renews and keeps its view. If it holds members
-//!   down, it was cut off, or the cut was lifted before it had told every
-//!   member of the other side apart: the sides compare as in a partition;
-//!   a loser rejoins, a winner takes the peer down too, so that the peer's
-//!   next look at its summary is mutual evidence.
+//!   false positive): it renews and keeps its view. If it holds a few
+//!   members down (fewer than half as many as it holds active), it was cut
+//!   off or declared down under loss: it rejoins the other's side if that
+//!   side is at least half as large as its own. If it holds at least half
+//!   as many down as it holds active, the cut was lifted before it had told every member of
+//!   the other side apart: the sides compare as in a partition; a loser
+//!   rejoins, a winner takes the peer down too, so that the peer's next
+//!   look at its summary is mutual evidence.
 //! * otherwise: this node tells the other (a summary), and waits for the
 //!   failure detector to make the evidence mutual.
 //!
@@ -258,17 +261,30 @@ impl Node {
                 self.renew_self(false);
             } else if self.config.autoheal {
                 // We hold others down while the peer, still active here,
-                // holds us down: we were cut off, or this is the other side
-                // of a partition whose members we had not all told apart
-                // yet (the cut was lifted mid-detection). The sides compare
-                // as in a partition; a winner takes the peer down, so that
-                // its next look at our summary is mutual evidence.
-                match decide(&ours, &theirs, they_hold) {
+                // holds us down. Holding a few down, we are the odd one
+                // out (cut off, or declared down under loss): the peer
+                // speaks for the cluster, and we rejoin its side unless it
+                // is under half the size of ours. Holding at least half as
+                // many down as we hold active, this is the other side of a split whose
+                // members we had not all told apart yet (the cut was
+                // lifted mid-detection): the sides compare as in a
+                // partition, and a winner takes the peer down, so that the
+                // peer's next look at our summary is mutual evidence.
+                let split = self.down.len() as u64 * 2 >= u64::from(ours.size);
+                let verdict = if split {
+                    decide(&ours, &theirs, they_hold)
+                } else if u64::from(theirs.size) * 2 >= u64::from(ours.size) {
+                    Verdict::Rejoin
+                } else {
+                    Verdict::Stay
+                };
+                match verdict {
                     Verdict::Rejoin => self.rejoin_side(peer, &theirs, true),
-                    Verdict::Stay => {
+                    Verdict::Stay if split => {
                         self.hold_down(&peer);
                         self.nudge(&peer);
                     }
+                    Verdict::Stay => self.nudge(&peer),
                 }
             } else {
                 self.nudge(&peer);
