@@ -524,7 +524,6 @@ impl Node {
         if judged && self.config.lifeguard && self.io.stats.lifeguard.probes_failed == failed {
             self.io.health.probe_succeeded();
         }
-        self.io.stats.lifeguard.health = self.io.health.score();
     }
 
     fn arm_timers(&mut self) {
@@ -580,6 +579,8 @@ impl Node {
             self.tell_suspects();
             self.schedule_reach();
         }
+        // Refutes and failed probes move the score between timers.
+        self.io.stats.lifeguard.health = self.io.health.score();
     }
 
     /// The next datagram to send, if any.
