@@ -583,6 +583,23 @@ mod quic_guarantees {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn a_dual_stack_node_knows_an_ipv4_peer_by_one_ipv4_address() {
+        within(async {
+            let mut a = bind_with(any_port("::"), options()).await;
+            let a_v4 = SocketAddr::new("127.0.0.1".parse().unwrap(), a.local_addr().port());
+            let mut b = bind_with(local(), options()).await;
+            let mut buf = vec![0; 2048];
+            b.send(a_v4, b"over v4").await;
+            let (got, from) = recv_one(&mut a, &mut buf).await;
+            assert_eq!((got.as_slice(), from), (&b"over v4"[..], b.local_addr()));
+            a.send(from, b"reply").await;
+            assert_eq!(recv_one(&mut b, &mut buf).await.0, b"reply");
+            assert_eq!(a.peers(), 1);
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn two_peers_that_connect_at_once_keep_talking_both_ways() {
         within(async {
             let mut a = bind_with(local(), options()).await;

@@ -50,6 +50,20 @@
 //! - Refused peers are logged once per address, from a set of at most 1,024
 //!   addresses.
 //!
+//! Accepted connections are filed in the table by [`Transport::recv`], which
+//! the driver always has pending: a transport never polled with `recv`
+//! completes incoming handshakes but does not read from them.
+//!
+//! # Peer names
+//!
+//! The client checks the server's certificate against the peer's host as
+//! registered with [`Transport::set_peer_host`] (a DNS or IP subject
+//! alternative name), else against the IP address it dials. A name
+//! registered before the first datagram to the peer is used from the first
+//! connection; one registered later, from the next connection on (a
+//! connection refused for its name ends, and the next datagram opens a new
+//! one).
+//!
 //! # Restarts
 //!
 //! A peer restarted on the same address is reached again at once: a lost
@@ -259,7 +273,7 @@ impl QuicTransport {
     /// Files a connection whose handshake completed.
     fn adopt(&mut self, conn: quinn::Connection) {
         self.tick += 1;
-        let addr = conn.remote_address();
+        let addr = canonical(conn.remote_address());
         if let Some(p) = self.peers.get_mut(&addr) {
             p.last_used = self.tick;
             match p.accepted.try_send(conn) {
@@ -295,6 +309,13 @@ impl Drop for QuicTransport {
         self.accept.abort();
         self.endpoint.close(peer::close::GONE, b"");
     }
+}
+
+/// `addr` with an IPv4-mapped IPv6 address (as a dual-stack socket reports
+/// IPv4 peers) written as IPv4, so a peer has one key in the table whichever
+/// side opened the connection.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// A UDP socket at `addr` with the gossip receive buffer.
@@ -345,6 +366,7 @@ impl Transport for QuicTransport {
     }
 
     async fn send(&mut self, to: SocketAddr, payload: &[u8]) {
+        let to = canonical(to);
         self.tick += 1;
         let mut bytes = Bytes::copy_from_slice(payload);
         if let Some(p) = self.peers.get_mut(&to) {
@@ -383,6 +405,7 @@ impl Transport for QuicTransport {
     }
 
     fn forget(&mut self, addr: SocketAddr) {
+        let addr = canonical(addr);
         // Dropping the handle ends the peer's task, which closes its
         // connections.
         self.peers.remove(&addr);
@@ -390,6 +413,7 @@ impl Transport for QuicTransport {
     }
 
     fn set_peer_host(&mut self, addr: SocketAddr, host: &str) {
+        let addr = canonical(addr);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if self.hosts.len() >= MAX_HOSTS && !self.hosts.contains_key(&addr) {
             tracing::debug!(peer = %addr, "too many peer host names: checking this peer by its IP address");

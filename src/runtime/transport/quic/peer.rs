@@ -164,11 +164,11 @@ impl Peer {
                 break;
             }
         }
-        self.finish(data).await;
+        self.finish(data);
     }
 
     /// Closes what is left, counts what was never sent, tells the transport.
-    async fn finish(mut self, mut data: mpsc::Receiver<Bytes>) {
+    fn finish(mut self, mut data: mpsc::Receiver<Bytes>) {
         for up in [self.opened.take(), self.accepted.take()]
             .into_iter()
             .flatten()
@@ -181,14 +181,12 @@ impl Peer {
             dropped += 1;
         }
         add(&self.ctx.shared.queue_dropped, dropped);
-        let _ = self
-            .ctx
-            .inbound
-            .send(Inbound::PeerGone {
-                addr: self.addr,
-                id: self.id,
-            })
-            .await;
+        // Never wait here: if the transport's channel is full, it finds the
+        // entry ended on its next send to the peer, or when making room.
+        let _ = self.ctx.inbound.try_send(Inbound::PeerGone {
+            addr: self.addr,
+            id: self.id,
+        });
     }
 
     /// The newer connection that is still up.
@@ -343,7 +341,7 @@ async fn closed(conn: Option<Connection>) -> ConnectionError {
 /// Hands the connection's datagrams to the transport until it closes.
 fn spawn_reader(conn: Connection, inbound: mpsc::Sender<Inbound>) {
     tokio::spawn(async move {
-        let from = conn.remote_address();
+        let from = super::canonical(conn.remote_address());
         while let Ok(bytes) = conn.read_datagram().await {
             if inbound
                 .send(Inbound::Datagram { from, bytes })
