@@ -112,6 +112,12 @@ pub trait Transport: Send + 'static {
         MAX_UDP_PAYLOAD
     }
 
+    /// Connections open now (a gauge, beside the counters of
+    /// [`Transport::stats`]). Connectionless transports: 0.
+    fn connections_open(&self) -> usize {
+        0
+    }
+
     /// The member at `addr` is gone (down past autoclean, left, force-left):
     /// the transport may release what it holds for it (QUIC closes its
     /// connection). A later send to `addr` starts afresh. The default does

@@ -202,11 +202,6 @@ impl QuicTransport {
         })
     }
 
-    /// Connections open now (opened and accepted, handshakes included).
-    pub fn connections_open(&self) -> usize {
-        self.endpoint.open_connections()
-    }
-
     /// Peers in the connection table now (at most
     /// [`QuicOptions::max_connections`]).
     pub fn peers(&self) -> usize {
@@ -402,6 +397,11 @@ impl Transport for QuicTransport {
 
     fn max_payload(&self) -> usize {
         self.options.max_payload()
+    }
+
+    /// Connections open now: opened and accepted, handshakes included.
+    fn connections_open(&self) -> usize {
+        self.endpoint.open_connections()
     }
 
     fn forget(&mut self, addr: SocketAddr) {
