@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
+#[path = "common/ca.rs"]
+mod ca;
+
+use ca::Ca;
+
 use rollcall::runtime::transport::{
     QuicCertConfig, QuicOptions, QuicTls, QuicTransport, Received, TlsError, Transport, Verify,
 };
@@ -46,56 +48,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A test certificate authority.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-    der: Vec<u8>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params.self_signed(&key).unwrap();
-        Self {
-            pem: cert.pem(),
-            der: cert.der().to_vec(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A leaf for `sans` (DNS names or IP addresses): (cert PEM, key PEM).
-    fn leaf(&self, sans: &[&str], expired: bool) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-
-    /// Files for a node: its leaf for `sans` and this CA as `cacertfile`.
-    fn files(&self, dir: &TempDir, tag: &str, sans: &[&str], expired: bool) -> QuicCertConfig {
-        let (cert, key) = self.leaf(sans, expired);
-        QuicCertConfig {
-            certfile: Some(dir.write(&format!("{tag}.crt"), &cert)),
-            keyfile: Some(dir.write(&format!("{tag}.key"), &key)),
-            cacertfile: Some(dir.write(&format!("{tag}-ca.crt"), &self.pem)),
-            verify: None,
-        }
     }
 }
 
@@ -152,8 +104,8 @@ async fn nodes_with_certificates_from_one_ca_talk_both_ways() {
     within(async {
         let dir = TempDir::new();
         let ca = Ca::new("cluster CA");
-        let mut a = node(&ca.files(&dir, "a", &["127.0.0.1"], false), loopback()).await;
-        let mut b = node(&ca.files(&dir, "b", &["127.0.0.1"], false), loopback()).await;
+        let mut a = node(&ca.files(&dir.0, "a", &["127.0.0.1"], false), loopback()).await;
+        let mut b = node(&ca.files(&dir.0, "b", &["127.0.0.1"], false), loopback()).await;
         assert!(reaches(&mut a, &mut b, Duration::from_secs(3)).await);
         assert!(reaches(&mut b, &mut a, Duration::from_secs(3)).await);
         assert_eq!(
@@ -170,8 +122,8 @@ async fn nodes_on_ipv6_loopback_talk_with_mutual_tls() {
         let dir = TempDir::new();
         let ca = Ca::new("cluster CA");
         let at: SocketAddr = "[::1]:0".parse().unwrap();
-        let mut a = node(&ca.files(&dir, "a", &["::1"], false), at).await;
-        let mut b = node(&ca.files(&dir, "b", &["::1"], false), at).await;
+        let mut a = node(&ca.files(&dir.0, "a", &["::1"], false), at).await;
+        let mut b = node(&ca.files(&dir.0, "b", &["::1"], false), at).await;
         assert!(reaches(&mut a, &mut b, Duration::from_secs(3)).await);
         assert!(reaches(&mut b, &mut a, Duration::from_secs(3)).await);
     })
@@ -184,8 +136,12 @@ async fn a_peer_with_a_certificate_from_another_ca_is_refused_and_counted_on_bot
         let dir = TempDir::new();
         let ours = Ca::new("cluster CA");
         let theirs = Ca::new("another CA");
-        let mut a = node(&ours.files(&dir, "a", &["127.0.0.1"], false), loopback()).await;
-        let mut b = node(&theirs.files(&dir, "b", &["127.0.0.1"], false), loopback()).await;
+        let mut a = node(&ours.files(&dir.0, "a", &["127.0.0.1"], false), loopback()).await;
+        let mut b = node(
+            &theirs.files(&dir.0, "b", &["127.0.0.1"], false),
+            loopback(),
+        )
+        .await;
         // Ten datagrams at once wait behind one handshake: one refusal, not
         // one per datagram.
         for _ in 0..10 {
@@ -207,8 +163,8 @@ async fn a_peer_with_an_expired_certificate_is_refused() {
     within(async {
         let dir = TempDir::new();
         let ca = Ca::new("cluster CA");
-        let mut a = node(&ca.files(&dir, "a", &["127.0.0.1"], false), loopback()).await;
-        let mut b = node(&ca.files(&dir, "b", &["127.0.0.1"], true), loopback()).await;
+        let mut a = node(&ca.files(&dir.0, "a", &["127.0.0.1"], false), loopback()).await;
+        let mut b = node(&ca.files(&dir.0, "b", &["127.0.0.1"], true), loopback()).await;
         // b as server: a refuses its certificate.
         assert!(!reaches(&mut a, &mut b, Duration::from_secs(1)).await);
         assert!(a.stats().handshakes_refused >= 1);
@@ -224,8 +180,8 @@ async fn a_server_certificate_that_does_not_name_the_dialled_address_is_refused(
     within(async {
         let dir = TempDir::new();
         let ca = Ca::new("cluster CA");
-        let mut a = node(&ca.files(&dir, "a", &["127.0.0.1"], false), loopback()).await;
-        let mut b = node(&ca.files(&dir, "b", &["10.9.9.9"], false), loopback()).await;
+        let mut a = node(&ca.files(&dir.0, "a", &["127.0.0.1"], false), loopback()).await;
+        let mut b = node(&ca.files(&dir.0, "b", &["10.9.9.9"], false), loopback()).await;
         assert!(!reaches(&mut a, &mut b, Duration::from_secs(1)).await);
         assert!(a.stats().handshakes_refused >= 1);
     })
@@ -237,14 +193,14 @@ async fn a_registered_host_name_is_checked_against_the_certificate_dns_name() {
     within(async {
         let dir = TempDir::new();
         let ca = Ca::new("cluster CA");
-        let mut a = node(&ca.files(&dir, "a", &["127.0.0.1"], false), loopback()).await;
+        let mut a = node(&ca.files(&dir.0, "a", &["127.0.0.1"], false), loopback()).await;
         let mut b = node(
-            &ca.files(&dir, "b", &["node-b.cluster.local"], false),
+            &ca.files(&dir.0, "b", &["node-b.cluster.local"], false),
             loopback(),
         )
         .await;
         let mut c = node(
-            &ca.files(&dir, "c", &["node-c.cluster.local"], false),
+            &ca.files(&dir.0, "c", &["node-c.cluster.local"], false),
             loopback(),
         )
         .await;
@@ -263,7 +219,7 @@ async fn a_client_without_a_certificate_is_refused_by_a_verify_peer_server() {
     within(async {
         let dir = TempDir::new();
         let ca = Ca::new("cluster CA");
-        let mut server = node(&ca.files(&dir, "a", &["127.0.0.1"], false), loopback()).await;
+        let mut server = node(&ca.files(&dir.0, "a", &["127.0.0.1"], false), loopback()).await;
         // A bare quinn client that trusts the CA but presents no certificate.
         let mut roots = rustls::RootCertStore::empty();
         roots
@@ -305,8 +261,8 @@ async fn a_client_without_a_certificate_is_refused_by_a_verify_peer_server() {
 async fn verify_none_accepts_a_peer_from_another_ca() {
     within(async {
         let dir = TempDir::new();
-        let mut config_a = Ca::new("one CA").files(&dir, "a", &["127.0.0.1"], false);
-        let mut config_b = Ca::new("another CA").files(&dir, "b", &["10.9.9.9"], false);
+        let mut config_a = Ca::new("one CA").files(&dir.0, "a", &["127.0.0.1"], false);
+        let mut config_b = Ca::new("another CA").files(&dir.0, "b", &["10.9.9.9"], false);
         config_a.verify = Some(Verify::VerifyNone);
         config_b.verify = Some(Verify::VerifyNone);
         let mut a = node(&config_a, loopback()).await;
@@ -321,7 +277,7 @@ async fn verify_none_accepts_a_peer_from_another_ca() {
 async fn a_node_without_files_talks_to_a_verify_none_node_with_files() {
     within(async {
         let dir = TempDir::new();
-        let mut with_files = Ca::new("cluster CA").files(&dir, "a", &["127.0.0.1"], false);
+        let mut with_files = Ca::new("cluster CA").files(&dir.0, "a", &["127.0.0.1"], false);
         with_files.verify = Some(Verify::VerifyNone);
         let mut a = node(&with_files, loopback()).await;
         let mut b = node(&QuicCertConfig::default(), loopback()).await;
@@ -344,7 +300,7 @@ fn mentions(err: &TlsError, key: &str, path: &Path) -> bool {
 fn a_key_that_does_not_match_its_certificate_is_a_load_error_naming_the_keyfile() {
     let dir = TempDir::new();
     let ca = Ca::new("cluster CA");
-    let mut config = ca.files(&dir, "a", &["127.0.0.1"], false);
+    let mut config = ca.files(&dir.0, "a", &["127.0.0.1"], false);
     let (_, other_key) = ca.leaf(&["127.0.0.1"], false);
     let keyfile = dir.write("other.key", &other_key);
     config.keyfile = Some(keyfile.clone());
@@ -357,14 +313,14 @@ fn a_key_that_does_not_match_its_certificate_is_a_load_error_naming_the_keyfile(
 fn a_missing_file_is_a_load_error_naming_the_key_and_the_file() {
     let dir = TempDir::new();
     let ca = Ca::new("cluster CA");
-    let mut config = ca.files(&dir, "a", &["127.0.0.1"], false);
+    let mut config = ca.files(&dir.0, "a", &["127.0.0.1"], false);
     let missing = dir.0.join("no-such-ca.crt");
     config.cacertfile = Some(missing.clone());
     let err = load_error(&config);
     assert!(matches!(err, TlsError::Unreadable { .. }), "{err}");
     assert!(mentions(&err, "cluster.quic.cacertfile", &missing), "{err}");
 
-    let mut config = ca.files(&dir, "b", &["127.0.0.1"], false);
+    let mut config = ca.files(&dir.0, "b", &["127.0.0.1"], false);
     let missing = dir.0.join("no-such.crt");
     config.certfile = Some(missing.clone());
     assert!(mentions(
@@ -378,14 +334,14 @@ fn a_missing_file_is_a_load_error_naming_the_key_and_the_file() {
 fn a_file_without_pem_is_a_load_error_naming_it() {
     let dir = TempDir::new();
     let ca = Ca::new("cluster CA");
-    let mut config = ca.files(&dir, "a", &["127.0.0.1"], false);
+    let mut config = ca.files(&dir.0, "a", &["127.0.0.1"], false);
     let junk = dir.write("junk.key", "this is not a key\n");
     config.keyfile = Some(junk.clone());
     let err = load_error(&config);
     assert!(matches!(err, TlsError::BadPem { .. }), "{err}");
     assert!(mentions(&err, "cluster.quic.keyfile", &junk), "{err}");
 
-    let mut config = ca.files(&dir, "b", &["127.0.0.1"], false);
+    let mut config = ca.files(&dir.0, "b", &["127.0.0.1"], false);
     let junk = dir.write("junk.crt", "-----BEGIN CERTIFICATE-----\n!!!\n");
     config.certfile = Some(junk.clone());
     assert!(mentions(
@@ -398,7 +354,7 @@ fn a_file_without_pem_is_a_load_error_naming_it() {
 #[test]
 fn verify_peer_without_a_cacertfile_is_a_load_error_naming_cacertfile() {
     let dir = TempDir::new();
-    let mut config = Ca::new("cluster CA").files(&dir, "a", &["127.0.0.1"], false);
+    let mut config = Ca::new("cluster CA").files(&dir.0, "a", &["127.0.0.1"], false);
     config.cacertfile = None;
     let err = load_error(&config);
     assert!(
@@ -410,7 +366,7 @@ fn verify_peer_without_a_cacertfile_is_a_load_error_naming_cacertfile() {
 #[test]
 fn a_certfile_without_a_keyfile_is_a_load_error_naming_keyfile() {
     let dir = TempDir::new();
-    let mut config = Ca::new("cluster CA").files(&dir, "a", &["127.0.0.1"], false);
+    let mut config = Ca::new("cluster CA").files(&dir.0, "a", &["127.0.0.1"], false);
     config.keyfile = None;
     let err = load_error(&config);
     assert!(

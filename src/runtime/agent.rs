@@ -52,6 +52,20 @@ pub enum AgentError {
     /// be read, an unreadable resolver configuration). Nothing started.
     #[error("discovery: {0}")]
     Discovery(#[from] DiscoveryError),
+    /// The QUIC certificates could not be loaded (the message names the
+    /// key and the file). Nothing started.
+    #[cfg(feature = "quic")]
+    #[error(transparent)]
+    Tls(#[from] super::transport::TlsError),
+    /// The QUIC endpoint could not be set up. Nothing started.
+    #[cfg(feature = "quic")]
+    #[error("cannot start QUIC at {addr}: {error}")]
+    Quic {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: super::transport::quic::QuicError,
+    },
     /// The gossip socket could not be bound. Nothing started.
     #[error("cannot bind the gossip socket at {addr}: {error}")]
     Bind {
@@ -203,8 +217,32 @@ impl Agent {
                     .map_err(|error| AgentError::Bind { addr: bind, error })?;
                 Self::launch(config, addressing, transport, discovery)
             }
+            #[cfg(feature = "quic")]
+            TransportKind::Quic => {
+                use super::transport::{QuicOptions, QuicTls, QuicTransport};
+                let tls = QuicTls::load(&config.quic, config.name.host_str())?;
+                let options = QuicOptions {
+                    reset_secret: Some(reset_secret(&config, addressing.advertised)),
+                    ..QuicOptions::default()
+                };
+                let transport = QuicTransport::bind(bind, &tls, options)
+                    .await
+                    .map_err(|error| AgentError::Quic { addr: bind, error })?;
+                tracing::info!(
+                    "QUIC with {} ({}); datagrams up to {} bytes",
+                    tls.verify(),
+                    if tls.is_self_signed() {
+                        "a self-signed certificate"
+                    } else {
+                        "certificates from cluster.quic"
+                    },
+                    transport.max_payload()
+                );
+                Self::launch(config, addressing, transport, discovery)
+            }
+            #[cfg(not(feature = "quic"))]
             TransportKind::Quic => Err(AgentError::NotSupported(format!(
-                "cluster.proto_dist {} is not supported yet (use udp or udp6)",
+                "cluster.proto_dist {} is not in this build (cargo feature `quic`)",
                 config.proto_dist
             ))),
         }
@@ -217,7 +255,12 @@ impl Agent {
         transport: T,
         discovery: D,
     ) -> Result<Self, AgentError> {
-        let core = config.core_config();
+        let mut core = config.core_config();
+        // The transport may carry less than UDP (QUIC: 1,414 bytes from a
+        // connection's first packet): foca's packets and sync chunks are
+        // sized to what it always carries.
+        core.max_datagram_size = core.max_datagram_size.min(transport.max_payload());
+        core.validate()?;
         let local_addr = transport.local_addr();
         // An ephemeral bind port (0) is the real port.
         let advertised = match addressing.advertised {
@@ -264,6 +307,7 @@ impl Agent {
             members: members_tx,
             left: left_tx,
             discovery: Some(discovery_task),
+            addrs: Default::default(),
         };
         let task = tokio::spawn(driver.run());
         let handle = AgentHandle {
@@ -420,6 +464,23 @@ impl AgentHandle {
     }
 }
 
+/// The key of this node's QUIC stateless resets, the same across restarts
+/// (so a restarted process resets its predecessor's connections and peers
+/// reconnect at once): HKDF-SHA256 of the cookie, bound to the cluster
+/// and the node's address.
+#[cfg(feature = "quic")]
+fn reset_secret(config: &AgentConfig, advertised: SocketAddr) -> [u8; 32] {
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(
+        Some(b"rollcall quic stateless reset"),
+        config.cookie.as_bytes(),
+    );
+    let info = format!("{}/{}/{advertised}", config.cluster_name, config.name);
+    let mut key = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's limit of 8,160.
+    let _ = hk.expand(info.as_bytes(), &mut key);
+    key
+}
+
 /// The generation: the start time in milliseconds since the Unix epoch, so
 /// a restarted node outranks its earlier self.
 fn generation() -> u64 {
@@ -442,12 +503,42 @@ mod tests {
         c
     }
 
+    #[cfg(not(feature = "quic"))]
     #[tokio::test(flavor = "current_thread")]
-    async fn protocols_not_built_yet_fail_at_start_with_a_clear_message() {
+    async fn quic_without_the_quic_feature_fails_at_start_with_a_clear_message() {
         let mut c = config("rc@127.0.0.1");
         c.proto_dist = ProtoDist::Quic;
         let e = Agent::start(c).await.unwrap_err();
-        assert!(e.to_string().contains("quic is not supported yet"), "{e}");
+        assert!(e.to_string().contains("cargo feature `quic`"), "{e}");
+    }
+
+    #[cfg(feature = "quic")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn two_agents_over_quic_join_with_packets_sized_to_the_connection() {
+        let start = |name| {
+            let mut c = config(name);
+            c.proto_dist = ProtoDist::Quic;
+            Agent::start(c)
+        };
+        let (a, b) = (
+            start("a@127.0.0.1").await.unwrap(),
+            start("b@127.0.0.1").await.unwrap(),
+        );
+        let (ha, hb) = (a.handle(), b.handle());
+        let peer = Peer::new(ha.name().clone(), ha.local_addr());
+        hb.command(Command::Join(vec![peer])).await.unwrap();
+        let joined = tokio::time::timeout(Duration::from_secs(10), async {
+            while ha.num_members() == 0 || hb.num_members() == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(joined.is_ok(), "the two QUIC agents did not meet");
+        let stats = ha.stats().await.unwrap();
+        assert!(stats.connections_open >= 1, "{stats:?}");
+        assert_eq!(stats.transport.too_large_sent, 0);
+        a.stop(false, Duration::from_secs(2)).await.unwrap();
+        b.stop(false, Duration::from_secs(2)).await.unwrap();
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -11,7 +11,7 @@
 //! [cluster]
 //! name = "rollcall"
 //! discovery_strategy = "manual"   # manual | static | dns | etcd | k8s
-//! proto_dist = "udp"              # udp | udp6 (quic, quic6: not supported yet)
+//! proto_dist = "udp"              # udp | udp6 | quic | quic6
 //! base_port = 4370                # gossip port of `name@host`; `name3@host` adds 3
 //! autoheal = true
 //! network_evidence = true         # "port unreachable" from a member's host: suspect it on a short timeout
@@ -22,6 +22,14 @@
 //! max_datagram_size = 1400
 //! discovery_interval = "30s"      # rediscovery while in a cluster
 //! discovery_interval_alone = "5s" # rediscovery while alone
+//!
+//! [cluster.quic]                  # proto_dist = "quic" or "quic6" (EMQX's ssl_dist.conf)
+//! # certfile = "node.pem"         # this node's certificate chain
+//! # keyfile = "node-key.pem"
+//! # cacertfile = "ca.pem"         # peers' certificates must chain to it
+//! # verify = "verify_peer"        # verify_peer (mutual TLS) | verify_none
+//! #                               # no files: a self-signed certificate, peers
+//! #                               # authenticated by the cookie alone
 //!
 //! [cluster.static]
 //! seeds = ["rollcall@127.0.0.1", "rollcall1@127.0.0.1"]
@@ -114,9 +122,10 @@ pub enum ProtoDist {
     Udp,
     /// UDP; binds `[::]` unless the node's host is an IP.
     Udp6,
-    /// QUIC (not supported yet: the agent refuses to start).
+    /// QUIC datagrams over TLS connections (`[cluster.quic]`); binds
+    /// `0.0.0.0` unless the node's host is an IP.
     Quic,
-    /// QUIC over IPv6 (not supported yet: the agent refuses to start).
+    /// QUIC; binds `[::]` unless the node's host is an IP.
     Quic6,
 }
 
@@ -152,6 +161,10 @@ pub struct AgentConfig {
     pub discovery: DiscoveryStrategy,
     /// `cluster.proto_dist`.
     pub proto_dist: ProtoDist,
+    /// `[cluster.quic]`: certificates and peer verification, for `quic`
+    /// and `quic6`.
+    #[cfg(feature = "quic")]
+    pub quic: crate::runtime::transport::QuicCertConfig,
     /// `cluster.base_port`: `name@host` gossips on it, `nameN@host` on it + N.
     pub base_port: u16,
     /// `cluster.autoheal`: the sides of a healed partition merge by
@@ -228,6 +241,8 @@ impl AgentConfig {
             cluster_name: "rollcall".to_owned(),
             discovery: DiscoveryStrategy::Manual,
             proto_dist: ProtoDist::Udp,
+            #[cfg(feature = "quic")]
+            quic: Default::default(),
             base_port: DEFAULT_BASE_PORT,
             autoheal: true,
             network_evidence: true,
@@ -476,6 +491,11 @@ struct RawCluster {
     etcd: RawEtcd,
     #[serde(alias = "K8s")]
     k8s: RawK8s,
+    #[cfg(feature = "quic")]
+    quic: crate::runtime::transport::QuicCertConfig,
+    /// Without QUIC in the build, a `[cluster.quic]` table is refused.
+    #[cfg(not(feature = "quic"))]
+    quic: Option<toml::Table>,
 }
 
 impl Default for RawCluster {
@@ -499,6 +519,7 @@ impl Default for RawCluster {
             dns: RawDns::default(),
             etcd: RawEtcd::default(),
             k8s: RawK8s::default(),
+            quic: Default::default(),
         }
     }
 }
@@ -549,6 +570,13 @@ impl RawConfig {
                 RawStrategy::Etcd => DiscoveryStrategy::Etcd(cluster.etcd.validate()?),
                 RawStrategy::K8s => DiscoveryStrategy::K8s(cluster.k8s.validate()?),
             };
+        #[cfg(not(feature = "quic"))]
+        if cluster.quic.is_some() {
+            return Err(err(
+                "cluster.quic",
+                "QUIC is not in this build (cargo feature `quic`)".into(),
+            ));
+        }
         for (key, d) in [
             ("cluster.discovery_interval", cluster.discovery_interval),
             (
@@ -568,6 +596,8 @@ impl RawConfig {
             cluster_name: cluster.name,
             discovery,
             proto_dist: cluster.proto_dist,
+            #[cfg(feature = "quic")]
+            quic: cluster.quic,
             base_port: cluster.base_port,
             autoheal: cluster.autoheal,
             network_evidence: cluster.network_evidence,

@@ -6,6 +6,8 @@
 //! logged and broadcast to subscribers. No lock guards the node; everything
 //! else talks to it through [`Input`]s.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
@@ -15,7 +17,8 @@ use super::clock::Clock;
 use super::inputs::Input;
 use super::stats::AgentStats;
 use super::transport::{Received, Transport};
-use crate::core::{Command, Event, Node, Unreachable};
+use crate::core::name::Host;
+use crate::core::{Command, Event, Node, NodeName, Unreachable};
 
 /// How long the owner task waits for discovery to unregister when stopping.
 const UNREGISTER_WAIT: Duration = Duration::from_secs(2);
@@ -32,7 +35,14 @@ pub(crate) struct Driver<T: Transport> {
     /// and unregisters while it is true.
     pub(crate) left: watch::Sender<bool>,
     pub(crate) discovery: Option<JoinHandle<()>>,
+    /// Where each member and seed named so far is reached, to close a
+    /// removed member's connection (autoclean names only the node).
+    pub(crate) addrs: HashMap<NodeName, SocketAddr>,
 }
+
+/// How many names `Driver::addrs` holds at most (members come and go by
+/// the events that remove them; seeds that never answer stay until then).
+const MAX_REMEMBERED: usize = 65_536;
 
 impl<T: Transport> Driver<T> {
     /// Runs until a `Shutdown` input or until every handle is gone.
@@ -107,10 +117,16 @@ impl<T: Transport> Driver<T> {
         let now = self.clock.now();
         match input {
             Input::Command(command, reply) => {
+                if let Command::Join(peers) = &command {
+                    peers.iter().for_each(|p| self.note_peer(&p.name, p.addr));
+                }
                 let result = self.node.handle_command(now, command);
                 let _ = reply.send(result);
             }
-            Input::Discovered(peers) => self.node.handle_discovered(now, &peers),
+            Input::Discovered(peers) => {
+                peers.iter().for_each(|p| self.note_peer(&p.name, p.addr));
+                self.node.handle_discovered(now, &peers);
+            }
             Input::Status(reply) => {
                 let _ = reply.send(self.node.status());
             }
@@ -118,6 +134,7 @@ impl<T: Transport> Driver<T> {
                 let _ = reply.send(AgentStats {
                     node: *self.node.stats(),
                     transport: self.transport.stats(),
+                    connections_open: self.transport.connections_open(),
                 });
             }
             // The loop itself handles shutdown; nothing reaches here.
@@ -132,6 +149,7 @@ impl<T: Transport> Driver<T> {
         }
         while let Some(event) = self.node.poll_event() {
             log_event(&event);
+            self.follow_members(&event);
             // No subscriber is fine.
             let _ = self.events.send(event);
         }
@@ -147,6 +165,41 @@ impl<T: Transport> Driver<T> {
             *l = left;
             changed
         });
+    }
+}
+
+impl<T: Transport> Driver<T> {
+    /// Tells the transport the host a peer's name gives for its address
+    /// (QUIC checks a domain host against the certificate's DNS names; an
+    /// IP host is checked as the address itself), and remembers it.
+    fn note_peer(&mut self, name: &NodeName, addr: SocketAddr) {
+        if let Host::Domain(host) = name.host() {
+            self.transport.set_peer_host(addr, host);
+        }
+        if self.addrs.len() < MAX_REMEMBERED || self.addrs.contains_key(name) {
+            self.addrs.insert(name.clone(), addr);
+        }
+    }
+
+    /// Keeps the transport's peers in step with the membership: a member
+    /// removed (left, force-left, cleaned after autoclean) has its
+    /// connection closed.
+    fn follow_members(&mut self, event: &Event) {
+        match event {
+            Event::MemberUp(id) | Event::MemberRenewed { new: id, .. } => {
+                self.note_peer(id.name(), id.addr());
+            }
+            Event::MemberLeft(id) | Event::NodeForceLeft(id) => {
+                self.addrs.remove(id.name());
+                self.transport.forget(id.addr());
+            }
+            Event::NodeCleaned(name) => {
+                if let Some(addr) = self.addrs.remove(name) {
+                    self.transport.forget(addr);
+                }
+            }
+            _ => {}
+        }
     }
 }
 

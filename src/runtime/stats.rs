@@ -8,6 +8,9 @@ use crate::core::Stats;
 pub struct AgentStats {
     /// The node's counters (sent, received, dropped by reason).
     pub node: Stats,
-    /// The transport's counters (too large, unreadable, send errors).
+    /// The transport's counters (too large, unreadable, send errors,
+    /// refused handshakes).
     pub transport: TransportStats,
+    /// Connections open now (QUIC; 0 over UDP).
+    pub connections_open: usize,
 }
