@@ -17,10 +17,10 @@
 //! * only the other holds this node down, and it is an active member here.
 //!   If this node holds nobody down, its own cluster declared it down (a
 //!   false positive): it renews and keeps its view. If it holds a few
-//!   members down (fewer than half as many as it holds active), it was cut
-//!   off or declared down under loss: it rejoins the other's side if that
-//!   side is at least half as large as its own. If it holds at least half
-//!   as many down as it holds active, the cut was lifted before it had told every member of
+//!   members down (under a quarter of those it knows), it was cut off or
+//!   declared down under loss: it rejoins the other's side if that side is
+//!   at least half as large as its own. If it holds a quarter or more down,
+//!   the cut was lifted before it had told every member of
 //!   the other side apart: the sides compare as in a partition; a loser
 //!   rejoins, a winner takes the peer down too, so that the peer's next
 //!   look at its summary is mutual evidence.
@@ -264,13 +264,14 @@ impl Node {
                 // holds us down. Holding a few down, we are the odd one
                 // out (cut off, or declared down under loss): the peer
                 // speaks for the cluster, and we rejoin its side unless it
-                // is under half the size of ours. Holding at least half as
-                // many down as we hold active, this is the other side of a split whose
+                // is under half the size of ours. Holding a quarter or more
+                // of the members we know down, this is the other side of a split whose
                 // members we had not all told apart yet (the cut was
                 // lifted mid-detection): the sides compare as in a
                 // partition, and a winner takes the peer down, so that the
                 // peer's next look at our summary is mutual evidence.
-                let split = self.down.len() as u64 * 2 >= u64::from(ours.size);
+                let down = self.down.len() as u64;
+                let split = down * 4 >= down + u64::from(ours.size);
                 let verdict = if split {
                     decide(&ours, &theirs, they_hold)
                 } else if u64::from(theirs.size) * 2 >= u64::from(ours.size) {
