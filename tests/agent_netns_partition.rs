@@ -1,6 +1,6 @@
 //! A real partition: six agents, each in a network namespace of its own on
 //! one bridge, split 3/3 by packet-filter rules and healed. The cluster must
-//! merge back without a manual join (autoheal).
+//! merge back without a manual join (autoheal), over UDP and over QUIC.
 //!
 //! Needs root, `ip` (iproute2) and `nft` (nftables); `scripts/install-deps`
 //! installs them. Without them the test fails and says so.
@@ -28,8 +28,8 @@ struct Net {
 }
 
 impl Net {
-    fn new() -> Self {
-        let prefix = format!("rcp{}", std::process::id());
+    fn new(tag: &str) -> Self {
+        let prefix = format!("rcp{tag}{}", std::process::id());
         let net = Self { prefix };
         let br = net.bridge();
         common::run(&["ip", "netns", "add", &br]);
@@ -131,13 +131,27 @@ impl Drop for Net {
 
 #[test]
 fn a_six_node_cluster_split_three_three_merges_back_by_itself() {
-    let net = Net::new();
-    let dir = TempDir::new("netns-partition");
+    split_and_heal("udp");
+}
+
+#[cfg(feature = "quic")]
+#[test]
+fn a_six_node_cluster_over_quic_split_three_three_merges_back_by_itself() {
+    split_and_heal("quic");
+}
+
+/// Forms the cluster over `proto`, cuts it 3/3, lifts the cut and checks
+/// the merge.
+fn split_and_heal(proto: &str) {
+    let net = Net::new(&proto[..1]);
+    let dir = TempDir::new(&format!("netns-partition-{proto}"));
     let names: Vec<String> = (0..N).map(name).collect();
     let agents: Vec<AgentProc> = (0..N)
         .map(|i| {
             let mut spec = Spec::with_seeds(&names[i], &names);
             spec.netns = Some(net.ns(i));
+            spec.env
+                .push(("ROLLCALL_CLUSTER__PROTO_DIST".to_owned(), proto.to_owned()));
             AgentProc::start(dir.path(), &spec)
         })
         .collect();
