@@ -160,10 +160,17 @@ fn an_agent_with_a_bad_config_exits_naming_the_key() {
     );
     let err = one_error_line(&agent_with(
         dir.path(),
-        &format!("{data}[cluster]\nproto_dist = \"quic\"\n"),
+        &format!(
+            "{data}[cluster]\nproto_dist = \"quic\"\n[cluster.quic]\n\
+             certfile = \"/nonexistent/node.pem\"\nkeyfile = \"/nonexistent/node.key\"\n\
+             cacertfile = \"/nonexistent/ca.pem\"\n"
+        ),
         &[],
     ));
-    assert!(err.contains("quic is not supported yet"), "{err}");
+    assert!(
+        err.contains("cluster.quic.certfile") && err.contains("/nonexistent/node.pem"),
+        "{err}"
+    );
 }
 
 #[test]
