@@ -1,8 +1,8 @@
 //! Real agents over QUIC: five with mutual TLS from a test CA form a
 //! cluster and report a crash; an agent with a certificate from another CA
 //! never gets in, and the members log its refused handshake once; a
-//! restarted member gets its whole view back; three agents over `quic6` on
-//! `::1` form a cluster.
+//! restarted member gets its whole view back; three agents over `quic6`,
+//! and three over `udp6`, on `::1` form a cluster.
 //!
 //! Addresses 127.0.13.x belong to this file (other test files use other
 //! ranges, so they run in parallel); the IPv6 agents use ports of their own.
@@ -141,7 +141,17 @@ fn five_agents_over_quic_with_mutual_tls_form_a_cluster_and_keep_another_ca_out(
 
 #[test]
 fn three_agents_over_quic6_on_the_ipv6_loopback_form_a_cluster() {
-    let dir = TempDir::new("agent_quic6");
+    three_on_ipv6_loopback("quic6", 24470);
+}
+
+#[test]
+fn three_agents_over_udp6_on_the_ipv6_loopback_form_a_cluster() {
+    three_on_ipv6_loopback("udp6", 24480);
+}
+
+/// Three agents over `proto` on `::1`, gossiping on `base_port` + 1..3.
+fn three_on_ipv6_loopback(proto: &str, base_port: u16) {
+    let dir = TempDir::new(&format!("agent_{proto}"));
     // IPv6 loopback has one address: the agents differ by port (rc1, rc2,
     // ...). Names with and without brackets mean the same node.
     let seeds: Vec<String> = ["rc1@[::1]", "rc2@::1", "rc3@[::1]"]
@@ -151,10 +161,12 @@ fn three_agents_over_quic6_on_the_ipv6_loopback_form_a_cluster() {
     let agents: Vec<AgentProc> = seeds
         .iter()
         .map(|name| {
-            let mut spec = quic_spec(dir.path(), name, &seeds, "quic6", None);
+            let mut spec = quic_spec(dir.path(), name, &seeds, proto, None);
             // Ports of their own, away from other tests' on ::1.
-            spec.env
-                .push(("ROLLCALL_CLUSTER__BASE_PORT".to_owned(), "24470".to_owned()));
+            spec.env.push((
+                "ROLLCALL_CLUSTER__BASE_PORT".to_owned(),
+                base_port.to_string(),
+            ));
             AgentProc::start(dir.path(), &spec)
         })
         .collect();
@@ -162,14 +174,19 @@ fn three_agents_over_quic6_on_the_ipv6_loopback_form_a_cluster() {
         &agents,
         &canonical,
         Duration::from_secs(20),
-        "the three quic6 agents did not all see each other",
+        &format!("the three {proto} agents did not all see each other"),
         String::new,
     );
-    assert!(
-        agents[0].log().contains("cookie alone"),
-        "a self-signed certificate must be announced\n{}",
-        agents[0].log()
-    );
+    // ctl answers for an IPv6 node.
+    let out = agents[0].ctl(&["cluster", "status"]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    if proto == "quic6" {
+        assert!(
+            agents[0].log().contains("cookie alone"),
+            "a self-signed certificate must be announced\n{}",
+            agents[0].log()
+        );
+    }
 }
 
 #[test]
