@@ -582,6 +582,44 @@ mod quic_guarantees {
         .await
     }
 
+    /// Sends to a port where nothing listens: the network's "port
+    /// unreachable" must come back within 5 s, and the endpoint must still
+    /// carry datagrams both ways afterwards.
+    async fn closed_port_then_live_peer(ip: &str) {
+        let mut a = bind_with(any_port(ip), options()).await;
+        let gone = {
+            let socket = std::net::UdpSocket::bind(any_port(ip)).unwrap();
+            socket.local_addr().unwrap()
+        };
+        a.send(gone, b"anyone?").await;
+        let mut buf = vec![0; 2048];
+        let got = timeout(RECV_WAIT, a.recv(&mut buf))
+            .await
+            .expect("no word from the network within 5 s");
+        assert_eq!(got, Received::Unreachable(gone));
+        assert!(a.stats().unreachable >= 1);
+        let mut b = bind_with(any_port(ip), options()).await;
+        a.send(b.local_addr(), b"still here").await;
+        let (got, from) = recv_one(&mut b, &mut buf).await;
+        assert_eq!((got.as_slice(), from), (&b"still here"[..], a.local_addr()));
+        b.send(from, b"and back").await;
+        assert_eq!(recv_one(&mut a, &mut buf).await.0, b"and back");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_datagram_to_a_closed_ipv4_port_comes_back_as_unreachable_and_the_endpoint_keeps_working(
+    ) {
+        within(closed_port_then_live_peer("127.0.0.1")).await
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_datagram_to_a_closed_ipv6_port_comes_back_as_unreachable_and_the_endpoint_keeps_working(
+    ) {
+        within(closed_port_then_live_peer("::1")).await
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_dual_stack_node_knows_an_ipv4_peer_by_one_ipv4_address() {
         within(async {

@@ -10,6 +10,9 @@
 //! (host unreachable, fragmentation needed, ...) are read and counted, not
 //! taken as evidence: a host that is down, or cut off, stays silent.
 //!
+//! The UDP transport reads its own socket's queue; the QUIC transport reads
+//! the queue of the socket it gives quinn (see its `socket` module).
+//!
 //! Other systems: the option does not exist, nothing is read, and a crash is
 //! detected by the suspicion timeout alone. The kernel rate-limits the ICMP
 //! errors it sends (about one per second per destination after a burst,
@@ -59,7 +62,16 @@ pub fn read_one(socket: &impl AsRawFd) -> io::Result<Queued> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
     let mut data = [0u8; 64];
     let mut iov = [io::IoSliceMut::new(&mut data)];
-    let mut cmsg = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
+    // The error, its offender's address, and room for what the kernel
+    // writes before them when the socket asks for it: packet info, TOS or
+    // traffic class (quinn turns these on for the QUIC socket). A buffer
+    // too small loses the error itself (MSG_CTRUNC), so the entry reads as
+    // `Other`.
+    let mut cmsg = nix::cmsg_space!(
+        nix::libc::sock_extended_err,
+        nix::libc::sockaddr_in6,
+        [u8; ANCILLARY_ROOM]
+    );
     let msg = recvmsg::<SockaddrStorage>(
         socket.as_raw_fd(),
         &mut iov,
@@ -101,6 +113,12 @@ pub fn read_one(socket: &impl AsRawFd) -> io::Result<Queued> {
 pub fn read_one<T>(_socket: &T) -> io::Result<Queued> {
     Err(io::ErrorKind::WouldBlock.into())
 }
+
+/// Bytes of ancillary data [`read_one`] makes room for besides the error:
+/// 256, enough for `IP_PKTINFO` or `IPV6_PKTINFO` (40 with its header),
+/// `IP_TOS` or `IPV6_TCLASS` (24) and more.
+#[cfg(target_os = "linux")]
+const ANCILLARY_ROOM: usize = 256;
 
 /// `SO_EE_ORIGIN_ICMP` and `SO_EE_ORIGIN_ICMP6`.
 #[cfg(target_os = "linux")]

@@ -8,7 +8,7 @@
 //! | file | concept |
 //! |------|---------|
 //! | [`udp`] | one UDP socket at the gossip address |
-//! | [`errqueue`] | that socket's ICMP errors: port unreachable as evidence |
+//! | [`errqueue`] | a gossip socket's ICMP errors (UDP and QUIC): port unreachable as evidence |
 //! | `quic` | QUIC datagrams on long-lived connections (feature `quic`) |
 //! | `tls` | the QUIC transport's certificates, `[cluster.quic]` (feature `quic`) |
 //! | [`memory`] | an in-process network for tests and examples |

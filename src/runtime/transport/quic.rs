@@ -73,8 +73,15 @@
 //! process answers its predecessor's connections with a stateless reset, so
 //! peers drop them on their next datagram.
 //!
-//! QUIC gives no "port unreachable" evidence: this transport never returns
-//! [`Received::Unreachable`].
+//! # Port unreachable
+//!
+//! The endpoint's socket has the error queue on (see `socket`, and
+//! [`errqueue`](super::errqueue)): a packet quinn sends to a port where
+//! nothing listens any more (a peer's process crashed; its connection is
+//! still held, or a handshake is being tried) comes back as
+//! [`Received::Unreachable`] for that address, as over UDP, counted in
+//! `unreachable`; other ICMP errors are counted in `other_errors`. Linux
+//! only: elsewhere this transport never returns [`Received::Unreachable`].
 //!
 //! [`tls`]: super::tls
 
@@ -95,6 +102,7 @@ mod accept;
 mod config;
 mod peer;
 mod shared;
+mod socket;
 
 pub use config::{max_payload_for, QuicOptions, DATAGRAM_OVERHEAD, DEFAULT_INITIAL_MTU, MIN_MTU};
 
@@ -139,7 +147,9 @@ pub struct QuicTransport {
     peers: HashMap<SocketAddr, PeerHandle>,
     hosts: HashMap<SocketAddr, String>,
     inbound: mpsc::Receiver<Inbound>,
+    reports: Arc<socket::Reports>,
     accept: JoinHandle<()>,
+    errors: Option<JoinHandle<()>>,
     tick: u64,
     next_id: u64,
 }
@@ -163,15 +173,16 @@ impl QuicTransport {
         options: QuicOptions,
     ) -> Result<Self, QuicError> {
         let built = config::build(tls, &options)?;
-        let socket = bind_socket(addr)?;
-        let endpoint = quinn::Endpoint::new(
+        let shared = Arc::new(Shared::default());
+        let reports = Arc::new(socket::Reports::new(shared.clone()));
+        let bound = socket::wrap(bind_socket(addr)?, reports.clone())?;
+        let endpoint = quinn::Endpoint::new_with_abstract_socket(
             built.endpoint,
             Some(built.server),
-            socket,
+            bound.socket,
             Arc::new(quinn::TokioRuntime),
         )?;
         let local = endpoint.local_addr()?;
-        let shared = Arc::new(Shared::default());
         let (inbound_tx, inbound) = mpsc::channel(INBOUND);
         let accept = tokio::spawn(accept::run(
             endpoint.clone(),
@@ -196,7 +207,9 @@ impl QuicTransport {
             peers: HashMap::new(),
             hosts: HashMap::new(),
             inbound,
+            reports,
             accept,
+            errors: bound.reader,
             tick: 0,
             next_id: 0,
         })
@@ -302,6 +315,9 @@ impl QuicTransport {
 impl Drop for QuicTransport {
     fn drop(&mut self) {
         self.accept.abort();
+        if let Some(errors) = &self.errors {
+            errors.abort();
+        }
         self.endpoint.close(peer::close::GONE, b"");
     }
 }
@@ -313,7 +329,8 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
-/// A UDP socket at `addr` with the gossip receive buffer.
+/// A UDP socket at `addr` with the gossip receive buffer and the error
+/// queue on (a refusal is logged, not an error).
 fn bind_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let raw = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -321,6 +338,10 @@ fn bind_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
         Some(socket2::Protocol::UDP),
     )?;
     let _ = raw.set_recv_buffer_size(super::udp::RECV_BUFFER);
+    if let Err(e) = super::errqueue::enable(&raw, addr.is_ipv6()) {
+        tracing::warn!(error = %e, "no ICMP errors on the QUIC socket: crashes are detected by timeout only");
+    }
+    raw.set_nonblocking(true)?;
     raw.bind(&addr.into())?;
     Ok(raw.into())
 }
@@ -332,8 +353,17 @@ impl Transport for QuicTransport {
 
     async fn recv(&mut self, buf: &mut [u8]) -> Received {
         loop {
+            if let Some(to) = self.reports.pop() {
+                bump(&self.ctx.shared.unreachable);
+                return Received::Unreachable(to);
+            }
+            let inbound = tokio::select! {
+                biased;
+                () = self.reports.queued() => continue,
+                inbound = self.inbound.recv() => inbound,
+            };
             // The transport holds a sender itself: the channel never closes.
-            let Some(inbound) = self.inbound.recv().await else {
+            let Some(inbound) = inbound else {
                 return std::future::pending().await;
             };
             match inbound {

@@ -26,6 +26,8 @@ pub(super) struct Shared {
     pub queue_dropped: AtomicU64,
     pub too_large_sent: AtomicU64,
     pub connections_refused: AtomicU64,
+    pub unreachable: AtomicU64,
+    pub other_errors: AtomicU64,
     refusals_logged: Mutex<HashSet<SocketAddr>>,
     too_large_logged: AtomicBool,
 }
@@ -53,6 +55,8 @@ impl Shared {
             queue_dropped: get(&self.queue_dropped),
             too_large_sent: get(&self.too_large_sent),
             connections_refused: get(&self.connections_refused),
+            unreachable: get(&self.unreachable),
+            other_errors: get(&self.other_errors),
             ..TransportStats::default()
         }
     }
