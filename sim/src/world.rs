@@ -607,10 +607,11 @@ impl World {
                 self.resync(i);
             }
             Event::Rejoined { .. } => {
-                // A rejoin may start from a fresh view without reporting
-                // every member it dropped: read the view from the node.
+                // The view the events built stays: a loser's former
+                // side-mates come back as `MemberRenewed` (or unchanged),
+                // or are reported `MemberDown` after a grace; the winners
+                // come up by `MemberUp` (ALGORITHM.md, "Autoheal").
                 self.log.record_other(now, i, &format!("{e:?}"));
-                self.resync(i);
             }
             Event::NodeCleaned(name) => {
                 if let Some(&m) = self.index_of_name.get(name) {
@@ -645,8 +646,14 @@ impl World {
                 continue;
             };
             let size = node.num_records() as u32;
-            let (real, tracked) = (node.num_members() as u32, self.measure.tracked_members(i));
+            let (real, awaited) = (node.num_members() as u32, node.awaited_side_mates());
             self.max_view_size = self.max_view_size.max(size);
+            if awaited > 0 {
+                // By contract the events count former side-mates the node
+                // does not hold yet: nothing to compare until they are back.
+                continue;
+            }
+            let tracked = self.measure.tracked_members(i);
             if real != tracked {
                 self.audits_corrected += 1;
                 let what =

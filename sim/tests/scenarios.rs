@@ -232,3 +232,19 @@ fn a_process_crash_is_seen_on_the_network_word_sooner_than_a_host_crash() {
     assert!(p * 2.0 < w, "process {p} s, without evidence {w} s");
     assert_eq!(process.false_positives + host.false_positives, 0);
 }
+
+#[test]
+fn a_heal_while_suspicions_are_in_flight_needs_no_view_audit() {
+    // The events alone must keep every view: the audit that re-reads a
+    // view from its node is a safety net that stays unused. Before a
+    // losing node's view was re-read at `Rejoined`, these seeds each
+    // needed 1 to 8 corrections.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/heal-in-flight.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    for seed in 1..=8 {
+        let plan = Plan::from_toml(&text, 20).unwrap();
+        let r = run(&custom(20, seed, plan), None).unwrap().report;
+        assert!(r.converged, "seed {seed}: {r}");
+        assert_eq!(r.views_audited, 0, "seed {seed}: {r}");
+    }
+}

@@ -621,6 +621,15 @@ impl Node {
         self.swim.num_members()
     }
 
+    /// How many former side-mates this node, having lost a partition,
+    /// still waits for. Its events count them as members (each comes back
+    /// as `MemberRenewed`, or unchanged, or is reported `MemberDown` after
+    /// a grace of 10 s), while [`num_members`](Self::num_members) does not
+    /// until they are back.
+    pub fn awaited_side_mates(&self) -> usize {
+        self.heal.former.len()
+    }
+
     /// Every member this node holds a record of, down ones included (and
     /// down records of departed nodes, which [`status`](Self::status) hides).
     pub fn membership(&self) -> impl Iterator<Item = &foca::Member<NodeId>> {
