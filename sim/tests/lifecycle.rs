@@ -118,7 +118,7 @@ fn the_lifecycle_scenarios_are_deterministic() {
 }
 
 #[test]
-fn a_converged_bootstrap_starts_with_complete_views_and_no_join_traffic() {
+fn a_converged_bootstrap_starts_with_complete_views_at_once() {
     let v = sim_json(&[
         "run",
         "--nodes",

@@ -46,10 +46,18 @@ fn custom(nodes: u32, seed: u64, plan: Plan) -> RunSpec {
 }
 
 #[test]
-fn a_cluster_of_twenty_forms_with_complete_views() {
-    let out = run(&spec(20, 1, Scenario::Crash, Some(6.0)), None).unwrap();
-    assert!(out.report.formed);
-    assert!(out.report.formation_s < 10.0, "{}", out.report.formation_s);
+fn a_cluster_of_twenty_forms_by_joining_with_complete_views() {
+    // Formed, not restored: every node starts alone and joins the seed.
+    let out = run(&custom(20, 1, plan(6.0, vec![])), None).unwrap();
+    let r = &out.report;
+    assert!(r.formed, "{r}");
+    assert!(
+        r.formation_s > 0.0,
+        "formed in no time: not by joining\n{r}"
+    );
+    assert!(r.converged, "{r}");
+    assert_eq!(r.slowest_node_members, 19, "{r}");
+    assert_eq!(r.views_audited, 0, "{r}");
 }
 
 #[test]
