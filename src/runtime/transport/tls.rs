@@ -20,6 +20,13 @@
 //! Every error at load names the configuration key and the file, so the
 //! agent can print it and exit.
 //!
+//! Sessions are never resumed: the server issues no tickets and keeps no
+//! session store, the client caches none (rustls keeps 256 sessions each
+//! side by default, each with the peer's certificate chain, which cost about
+//! 2 KiB per peer and saved nothing: a member's connection stays up while
+//! it gossips, and a restarted peer knows no earlier session). Every
+//! connection is a full handshake, so certificates are checked every time.
+//!
 //! One crypto provider, ring, is named explicitly in every config: rustls
 //! never consults a process-wide default.
 
@@ -382,6 +389,9 @@ fn server_config(
     };
     let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // No resumption (see the module docs): no tickets, no session store.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(config)
 }
 
@@ -402,6 +412,8 @@ fn client_config(
     };
     let mut config = builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // No resumption (see the module docs): no session cache.
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
 

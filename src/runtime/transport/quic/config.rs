@@ -1,5 +1,16 @@
 //! How quinn is configured for SWIM: [`QuicOptions`], the datagram sizes,
 //! and the quinn endpoint, server and client configs built from them.
+//!
+//! # Sizes set here, and why
+//!
+//! - `max_udp_payload_size` (endpoint): the initial MTU, [`DEFAULT_INITIAL_MTU`]
+//!   (1,452) unless raised, instead of quinn's 1,472. quinn sizes its receive
+//!   buffer from it (32 reads of this many bytes, see `socket`), and peers
+//!   never send more: MTU discovery stops at 1,452 too (quinn's default
+//!   upper bound).
+//! - Datagram buffers: [`DATAGRAM_BUFFER`] (16 KiB) each way per connection.
+//! - Streams: none, and no stream or connection flow-control credit.
+//! - TLS: no session resumption (see `tls`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,9 +49,16 @@ pub const fn max_payload_for(initial_mtu: u16) -> usize {
 }
 
 /// The bytes of datagrams a connection buffers each way before quinn drops
-/// the oldest: 64 KiB, about 45 full datagrams. This is also the largest
-/// datagram frame a peer may send (QUIC caps it at 65,535).
-const DATAGRAM_BUFFER: usize = 64 * 1024;
+/// the oldest: 16 KiB, 11 full datagrams (it was 64 KiB; the reader task
+/// empties the receive side as datagrams arrive and SWIM sends a few a
+/// second, so this only bounds the worst case: 49 peers buffered 6 MiB at
+/// most, now 1.5 MiB). This is also the largest datagram frame a peer may
+/// send, so it is raised to [`QuicOptions::max_payload`] if that is larger.
+const DATAGRAM_BUFFER: usize = 16 * 1024;
+
+/// The largest UDP payload quinn accepts (`max_udp_payload_size`, at most
+/// 65,527).
+const MAX_UDP_PAYLOAD: u16 = 65_527;
 
 /// The QUIC transport's settings; [`Default`] gives the recommended values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +150,13 @@ pub(super) fn build(tls: &QuicTls, options: &QuicOptions) -> Result<Built, QuicE
     client.transport_config(transport);
 
     let mut endpoint = quinn::EndpointConfig::default();
+    endpoint
+        .max_udp_payload_size(
+            options
+                .effective_initial_mtu()
+                .clamp(DEFAULT_INITIAL_MTU, MAX_UDP_PAYLOAD),
+        )
+        .map_err(|e| QuicError::Config(format!("max_udp_payload_size: {e}")))?;
     if let Some(secret) = options.reset_secret {
         endpoint.reset_key(Arc::new(ResetKey::new(&secret)));
         // quinn's default connection IDs carry a hash under a key drawn at
@@ -158,11 +183,16 @@ fn transport_config(options: &QuicOptions) -> Result<TransportConfig, QuicError>
         .keep_alive_interval(None)
         .initial_mtu(options.effective_initial_mtu())
         .min_mtu(MIN_MTU)
-        // Datagrams only: no streams either way.
+        // Datagrams only: no streams either way, and no flow-control credit
+        // for stream data (quinn's defaults offer 1.25 MB per stream and
+        // more per connection; credit is not memory, but nothing may use it).
         .max_concurrent_bidi_streams(VarInt::from_u32(0))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
-        .datagram_receive_buffer_size(Some(DATAGRAM_BUFFER))
-        .datagram_send_buffer_size(DATAGRAM_BUFFER);
+        .stream_receive_window(VarInt::from_u32(0))
+        .receive_window(VarInt::from_u32(0))
+        .send_window(0)
+        .datagram_receive_buffer_size(Some(DATAGRAM_BUFFER.max(options.max_payload())))
+        .datagram_send_buffer_size(DATAGRAM_BUFFER.max(options.max_payload()));
     Ok(t)
 }
 

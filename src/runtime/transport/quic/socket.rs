@@ -26,7 +26,20 @@
 //! node needs one). Other errors (host unreachable, fragmentation needed,
 //! ...) are counted in `other_errors`.
 //!
-//! Other systems: `errqueue` does nothing there, no task runs, and QUIC,
+//! # Receive buffer
+//!
+//! quinn reads 32 datagrams at a time, into a buffer of 32 times
+//! `max_udp_payload_size` (1,452, see `config`) times the segments one read
+//! may return. quinn-udp turns UDP GRO on, so that the kernel may hand over
+//! 64 coalesced datagrams at once: a 3 MiB buffer, of which the first pages
+//! of each slot became resident (about 300 KiB per agent). Gossip never
+//! comes in such bursts: this socket turns GRO off again and reports one
+//! segment per read, for a buffer of 46 KiB. Where GRO cannot be turned off
+//! it reports quinn's own count, and the buffer stays large.
+//!
+//! # Other systems
+//!
+//! `errqueue` does nothing there, no task runs, and QUIC,
 //! like UDP, detects a crash by the suspicion timeout alone.
 //!
 //! [`errqueue`]: crate::runtime::transport::errqueue
@@ -172,6 +185,8 @@ pub(super) struct ReportingSocket {
     /// `inner` is.
     #[cfg(target_os = "linux")]
     fd: std::os::fd::RawFd,
+    /// GRO is off: each receive is one datagram.
+    single_segment: bool,
     reports: Arc<Reports>,
 }
 
@@ -195,26 +210,43 @@ pub(super) struct Bound {
 /// starts the error-queue reader. Must be called inside a tokio runtime.
 pub(super) fn wrap(socket: std::net::UdpSocket, reports: Arc<Reports>) -> io::Result<Bound> {
     #[cfg(target_os = "linux")]
-    let (fd, reader) = {
+    let (fd, dup) = {
         use std::os::fd::AsRawFd;
-        let fd = socket.as_raw_fd();
-        let reader = match socket.try_clone().and_then(tokio::net::UdpSocket::from_std) {
-            Ok(dup) => Some(tokio::spawn(read_errors(dup, reports.clone()))),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the QUIC socket's errors: crashes are detected by timeout only");
-                None
-            }
-        };
-        (fd, reader)
+        (socket.as_raw_fd(), socket.try_clone())
+    };
+    let inner = quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket)?;
+    #[cfg(target_os = "linux")]
+    let (single_segment, reader) = match dup {
+        Ok(dup) => {
+            // After quinn-udp turned GRO on (see the module docs).
+            let single_segment = nix::sys::socket::setsockopt(
+                &dup,
+                nix::sys::socket::sockopt::UdpGroSegment,
+                &false,
+            )
+            .is_ok();
+            let reader = match tokio::net::UdpSocket::from_std(dup) {
+                Ok(dup) => Some(tokio::spawn(read_errors(dup, reports.clone()))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch the QUIC socket's errors: crashes are detected by timeout only");
+                    None
+                }
+            };
+            (single_segment, reader)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the QUIC socket's errors: crashes are detected by timeout only");
+            (false, None)
+        }
     };
     #[cfg(not(target_os = "linux"))]
-    let reader = None;
-    let inner = quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket)?;
+    let (single_segment, reader) = (false, None);
     Ok(Bound {
         socket: Arc::new(ReportingSocket {
             inner,
             #[cfg(target_os = "linux")]
             fd,
+            single_segment,
             reports,
         }),
         reader,
@@ -303,7 +335,11 @@ impl AsyncUdpSocket for ReportingSocket {
     }
 
     fn max_receive_segments(&self) -> usize {
-        self.inner.max_receive_segments()
+        if self.single_segment {
+            1
+        } else {
+            self.inner.max_receive_segments()
+        }
     }
 
     fn may_fragment(&self) -> bool {
@@ -398,6 +434,7 @@ mod tests {
             inner: Arc::new(Failing(3.into())),
             #[cfg(target_os = "linux")]
             fd: std::os::fd::AsRawFd::as_raw_fd(&std),
+            single_segment: true,
             reports: Arc::new(reports()),
         };
         let mut cx = Context::from_waker(std::task::Waker::noop());
