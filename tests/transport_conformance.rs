@@ -8,6 +8,10 @@
 //! tests/random_datagrams.rs).
 #![cfg(feature = "runtime")]
 
+#[cfg(feature = "quic")]
+#[path = "common/eventually.rs"]
+mod wait;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -324,16 +328,7 @@ mod quic_guarantees {
         any_port("127.0.0.1")
     }
 
-    /// Waits until `cond` holds, polling every 20 ms, for up to `limit`.
-    async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-        timeout(limit, async {
-            while !cond() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .is_ok()
-    }
+    use super::wait::eventually;
 
     #[test]
     fn every_connection_carries_1414_bytes_from_its_first_datagram() {

@@ -13,8 +13,11 @@ use std::time::Duration;
 
 #[path = "common/ca.rs"]
 mod ca;
+#[path = "common/eventually.rs"]
+mod wait;
 
 use ca::Ca;
+use wait::eventually;
 
 use rollcall::runtime::transport::{
     QuicCertConfig, QuicOptions, QuicTls, QuicTransport, Received, TlsError, Transport, Verify,
@@ -76,17 +79,6 @@ async fn reaches(from: &mut QuicTransport, to: &mut QuicTransport, limit: Durati
                     return;
                 }
             }
-        }
-    })
-    .await
-    .is_ok()
-}
-
-/// Waits until `cond` holds, for up to `limit`.
-async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    timeout(limit, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
