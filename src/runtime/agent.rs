@@ -1,4 +1,4 @@
-//! [`Agent`]: a real node over UDP, and [`AgentHandle`], the way to talk to it.
+//! [`Agent`]: a real node over UDP or QUIC, and [`AgentHandle`], the way to talk to it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

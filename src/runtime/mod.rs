@@ -1,4 +1,4 @@
-//! The tokio runtime: a real node over UDP, driven by one task that owns the
+//! The tokio runtime: a real node over UDP or QUIC, driven by one task that owns the
 //! [`Node`](crate::core::Node).
 //!
 //! | file | concept |
@@ -10,7 +10,7 @@
 //! | [`AgentStats`] | what a running agent counts |
 //! | `clock` | tokio's clock as the core's [`Time`](crate::core::Time) |
 //! | [`config`] | [`AgentConfig`]: the TOML file, environment overrides, validation |
-//! | [`transport`] | the [`Transport`] trait and the UDP transport |
+//! | [`transport`] | the [`Transport`] trait; the UDP, QUIC and in-memory transports |
 //! | [`discovery`] | the [`Discovery`] trait, the manual, static, DNS, etcd and Kubernetes strategies, seed resolution |
 //! | [`control`] | the local control socket that `rollcall ctl` talks to |
 //! | [`signal`] | SIGINT and SIGTERM, the agent's cue to leave and exit |
