@@ -35,7 +35,8 @@
 //! - The connection table holds at most [`QuicOptions::max_connections`]
 //!   (1,024) peers, each with at most two connections (the one it opened,
 //!   the one it accepted: two nodes that start talking at once open one
-//!   each). An incoming connection from an address not in the table is
+//!   each; with a reset secret they close the spare as soon as both are
+//!   up). An incoming connection from an address not in the table is
 //!   refused when it is full (`connections_refused`); an outgoing one
 //!   evicts the least recently used peer (a scan of the table, only when
 //!   full). Entries whose connections all closed leave the table, so churn
@@ -59,8 +60,8 @@
 //! it quinn's, rustls's and ring's own (quinn's per-connection event channel
 //! alone is 6.7 KiB; packet and header keys 3 KiB); the peer task, its
 //! channels and the reader task are about 2 KiB. An agent in a 50-member
-//! cluster holds one or two connections per peer (two while both sides'
-//! first connections live, until one idles out). Most of an agent's
+//! cluster holds one connection per peer (the agent always sets a reset
+//! secret, so races leave no spare). Most of an agent's
 //! resident set is the binary's code, shared by every agent on the host:
 //! QUIC touches about 1.7 MiB more of it than UDP.
 //!
@@ -207,6 +208,8 @@ impl QuicTransport {
         ));
         let ctx = Arc::new(peer::Context {
             endpoint: endpoint.clone(),
+            local,
+            close_duplicates: options.reset_secret.is_some(),
             client: built.client,
             shared,
             inbound: inbound_tx,

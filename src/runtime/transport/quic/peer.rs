@@ -2,9 +2,12 @@
 //!
 //! The transport hands each datagram for a peer to that peer's task over a
 //! bounded channel and never waits. The task holds at most two connections
-//! to the peer, the one it opened and the one it accepted (two nodes that
-//! start talking at once open one each; closing either would race the other
-//! side's choice), and sends on the newer one that is still up. With no
+//! to the peer, the one it opened and the one it accepted, and sends on the
+//! newer one that is still up. Two nodes that start talking at once open one
+//! each; when both came up within [`RACE_WINDOW`] of each other, both sides
+//! keep the one opened by the node with the lower address and close the
+//! other (see `Peer::drop_duplicate`), so they agree without a message and
+//! an idle pair holds one connection. With no
 //! connection up it opens one, in the background, and keeps up to
 //! `pending_per_peer` datagrams for it; they leave in order once the
 //! handshake completes, or are dropped and counted if it fails.
@@ -31,6 +34,11 @@ use tokio::sync::mpsc;
 use super::shared::{add, bump, Shared};
 use super::Inbound;
 
+/// Two connections with a peer that came up at most this far apart were
+/// opened at once by both sides; further apart, the older one is the
+/// remains of an earlier incarnation of one side, kept until it fails.
+pub(super) const RACE_WINDOW: Duration = Duration::from_secs(2);
+
 /// Application close codes on the wire.
 pub(super) mod close {
     use quinn::VarInt;
@@ -40,12 +48,22 @@ pub(super) mod close {
     pub const REPLACED: VarInt = VarInt::from_u32(1);
     /// The connection table was full.
     pub const BUSY: VarInt = VarInt::from_u32(2);
+    /// Both nodes opened a connection; this is the one neither keeps.
+    pub const DUPLICATE: VarInt = VarInt::from_u32(3);
 }
 
 /// What every peer task needs from the transport.
 #[derive(Debug)]
 pub(super) struct Context {
     pub endpoint: quinn::Endpoint,
+    /// The address the endpoint is bound to (its IP may be unspecified).
+    pub local: SocketAddr,
+    /// Whether a spare connection of a race is closed: only with a reset
+    /// secret, which ends a connection kept by mistake (to a process that
+    /// restarted within [`RACE_WINDOW`]) on its first packet. The agent
+    /// derives every node's secret from the cookie, so a node that has one
+    /// has peers that have one.
+    pub close_duplicates: bool,
     pub client: quinn::ClientConfig,
     pub shared: Arc<Shared>,
     pub inbound: mpsc::Sender<Inbound>,
@@ -105,6 +123,7 @@ pub(super) fn spawn(
 struct Up {
     conn: Connection,
     seq: u64,
+    at: tokio::time::Instant,
 }
 
 /// Why an outgoing connection did not come up.
@@ -265,7 +284,9 @@ impl Peer {
                 self.opened = Some(Up {
                     conn,
                     seq: self.seq,
+                    at: tokio::time::Instant::now(),
                 });
+                self.drop_duplicate();
                 self.flush();
             }
             Err(failure) => {
@@ -292,10 +313,53 @@ impl Peer {
         if let Some(old) = self.accepted.replace(Up {
             conn,
             seq: self.seq,
+            at: tokio::time::Instant::now(),
         }) {
             old.conn.close(close::REPLACED, b"");
         }
+        self.drop_duplicate();
         self.flush();
+    }
+
+    /// With an opened and an accepted connection up that came up within
+    /// [`RACE_WINDOW`] of each other, closes the one opened by the node with
+    /// the higher address. The peer, holding the same two, closes the same
+    /// one, so the pair ends with one connection and neither side waits on
+    /// the other's choice. Both stay up (until one fails or idles out) when
+    /// our address as the peer sees it is unknown (bound to an unspecified
+    /// IP on a platform that does not report a connection's local IP), or
+    /// without a shared reset secret.
+    fn drop_duplicate(&mut self) {
+        if !self.ctx.close_duplicates {
+            return;
+        }
+        let (Some(opened), Some(accepted)) = (live(&self.opened), live(&self.accepted)) else {
+            return;
+        };
+        let apart = if opened.at > accepted.at {
+            opened.at - accepted.at
+        } else {
+            accepted.at - opened.at
+        };
+        if apart > RACE_WINDOW {
+            return;
+        }
+        let ours = if self.ctx.local.ip().is_unspecified() {
+            match opened.conn.local_ip() {
+                Some(ip) => SocketAddr::new(ip.to_canonical(), self.ctx.local.port()),
+                None => return,
+            }
+        } else {
+            super::canonical(self.ctx.local)
+        };
+        let spare = match ours.cmp(&self.addr) {
+            std::cmp::Ordering::Less => self.accepted.take(),
+            std::cmp::Ordering::Greater => self.opened.take(),
+            std::cmp::Ordering::Equal => return,
+        };
+        if let Some(up) = spare {
+            up.conn.close(close::DUPLICATE, b"");
+        }
     }
 
     fn lost(&mut self, slot: Slot, error: &ConnectionError) {
