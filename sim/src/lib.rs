@@ -19,7 +19,6 @@
 //! | [`sweep`] | randomised fault profiles with a liveness check |
 //! | [`seeds`] | one scenario across many seeds, with agreement, resurrection and view-size checks |
 //! | [`tuning`] | sync on/off and autoclean on top of a profile |
-//! | [`discovery`] | the agent's static rediscovery schedule |
 //! | [`plot`] | the SVG convergence curve |
 //! | [`bench`] | the benchmark section of BENCHMARKS.md |
 
@@ -27,7 +26,6 @@
 #![deny(missing_docs)]
 
 pub mod bench;
-pub mod discovery;
 pub mod error;
 pub mod eventlog;
 pub mod measure;

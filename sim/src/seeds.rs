@@ -26,8 +26,8 @@
 //! The first two terms are the sweep's liveness bound
 //! ([`crate::sweep::liveness_bound`]): sides that hold each other down meet
 //! through foca's periodic announce to down members at the latest. The third
-//! ([`crate::discovery::IN_CLUSTER`], 30 s) covers sides that forgot each
-//! other (a partition longer than autoclean): they hold no record to
+//! (the core's `rediscovery.in_cluster`, 30 s) covers sides that forgot
+//! each other (a partition longer than autoclean): they hold no record to
 //! announce to and meet only at the next static-discovery round. With the
 //! LAN profile (1 s protocol period) that is 130 s + detection (about 9 s at
 //! 30 nodes) + 30 s, about 169 protocol periods.
@@ -37,7 +37,6 @@ use std::time::Duration;
 
 use rollcall::core::Config;
 
-use crate::discovery;
 use crate::error::SimError;
 use crate::network::NetProfile;
 use crate::report::RunReport;
@@ -49,7 +48,7 @@ use crate::tuning::Tuning;
 /// How long after the last operation every live view must be correct.
 /// See the module docs.
 pub fn agreement_bound(config: &Config) -> Duration {
-    liveness_bound(config) + discovery::IN_CLUSTER
+    liveness_bound(config) + config.rediscovery.in_cluster
 }
 
 /// The most member records a node of an `nodes`-node world may hold: the

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use rollcall::core::{Command, Config, Event, Node, NodeId, NodeName, Peer, Time};
 
-use crate::discovery;
 use crate::error::SimError;
 use crate::eventlog::{Entry, EventLog};
 use crate::measure::{CrashCause, Measure};
@@ -63,9 +62,10 @@ pub struct WorldConfig {
     pub keep_log: bool,
     /// Sync on or off, autoclean.
     pub tuning: Tuning,
-    /// The static discovery list: every running node hands these nodes to
-    /// `Node::handle_discovered` on the agent's schedule ([`discovery`]).
-    /// Empty: no rediscovery.
+    /// The static discovery list: whenever a running node wants seeds
+    /// (`Node::poll_discover`, the core's rediscovery policy), these nodes
+    /// are its answer, given at once as the agent's static strategy gives
+    /// them. Empty: requests go unanswered.
     pub discovery_seeds: Vec<u32>,
 }
 
@@ -87,7 +87,8 @@ impl WorldConfig {
 #[derive(Debug)]
 enum Work {
     Timer(u32),
-    /// A discovery round of node `.0`'s instance number `.1` (stale once it restarted).
+    /// The answer to a request for seeds of node `.0`'s instance number `.1`
+    /// (stale once it restarted).
     Discover(u32, u32),
     Deliver {
         to: u32,
@@ -334,7 +335,7 @@ impl World {
         }
         let generation = slot.generation + 1;
         let id = NodeId::new(self.names[i as usize].clone(), addr_of(i), generation);
-        let node = match Node::new(
+        let mut node = match Node::new(
             id,
             self.config.clone(),
             node_seed(self.seed, i, slot.starts),
@@ -343,6 +344,10 @@ impl World {
             // `World::new` validated this very configuration.
             Err(_) => return,
         };
+        // A new node wants seeds at once: the join below (or a restored
+        // view) is the answer to that first request, with the targets the
+        // scenario chose; later requests get `discovery_seeds`.
+        let _ = node.poll_discover();
         slot.node = Some(node);
         slot.answers = None;
         slot.generation = generation;
@@ -363,11 +368,6 @@ impl World {
             }
         }
         self.drain(i);
-        if !self.discovery_seeds.is_empty() {
-            // The join above stands for the agent's discovery at start.
-            let starts = self.slots[i as usize].starts;
-            self.push(self.now + discovery::ALONE, Work::Discover(i, starts));
-        }
     }
 
     /// Has every running node take every other running node as alive
@@ -534,6 +534,15 @@ impl World {
         }
         while let Some(e) = self.slots[iu].node.as_mut().and_then(|n| n.poll_event()) {
             self.on_event(i, e);
+        }
+        let wants_seeds = self.slots[iu]
+            .node
+            .as_mut()
+            .is_some_and(|n| n.poll_discover());
+        if wants_seeds && !self.discovery_seeds.is_empty() {
+            // Static discovery answers at once, as in the agent.
+            let starts = self.slots[iu].starts;
+            self.push(now, Work::Discover(i, starts));
         }
         let slot = &mut self.slots[iu];
         if let Some(deadline) = slot.node.as_ref().and_then(|n| n.poll_timeout()) {
@@ -812,9 +821,7 @@ impl World {
                     return;
                 };
                 node.handle_discovered(self.now, &self.discovery_seeds);
-                let wait = discovery::next_wait(node.num_members());
                 self.drain(i);
-                self.push(self.now + wait, Work::Discover(i, starts));
             }
             Work::Deliver { to, from, payload } => {
                 let Some(node) = self.slots[to as usize].node.as_mut() else {

@@ -117,6 +117,16 @@ pub enum ConfigError {
         /// The ordinary suspicion timeout.
         suspicion: Duration,
     },
+    /// A rediscovery interval is zero.
+    #[error(
+        "rediscovery intervals must be non-zero (alone {alone:?}, in a cluster {in_cluster:?})"
+    )]
+    RediscoveryIntervals {
+        /// The interval while alone.
+        alone: Duration,
+        /// The interval while in a cluster.
+        in_cluster: Duration,
+    },
 }
 
 /// The smallest datagram that fits the envelope and a useful SWIM packet.
@@ -143,6 +153,38 @@ impl Default for SyncConfig {
         Self {
             min_interval: Duration::from_secs(1),
             max_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// When a node asks its discovery strategy for seeds (see
+/// [`Node::poll_discover`](crate::core::Node::poll_discover)): at start, then
+/// every `alone` while it has no members and every `in_cluster` while it has
+/// some, and at once when it finds itself alone again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RediscoveryConfig {
+    /// The interval while the node has no members. Non-zero; 5 s by default.
+    pub alone: Duration,
+    /// The interval while it has members. Non-zero; 30 s by default.
+    pub in_cluster: Duration,
+}
+
+impl Default for RediscoveryConfig {
+    fn default() -> Self {
+        Self {
+            alone: Duration::from_secs(5),
+            in_cluster: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RediscoveryConfig {
+    /// The wait before the next request, given how many members the node has.
+    pub fn next_wait(&self, members: usize) -> Duration {
+        if members == 0 {
+            self.alone
+        } else {
+            self.in_cluster
         }
     }
 }
@@ -198,6 +240,8 @@ pub struct Config {
     /// `swim.suspect_to_down_after`; twice the probe round-trip time by
     /// default (1 s LAN, 400 ms local, 6 s WAN).
     pub evidence_timeout: Duration,
+    /// When the node asks discovery for seeds; see [`RediscoveryConfig`].
+    pub rediscovery: RediscoveryConfig,
 }
 
 /// The default `autoclean`: 24 hours.
@@ -248,6 +292,7 @@ impl Config {
             sync: Some(SyncConfig::default()),
             autoclean: Some(DEFAULT_AUTOCLEAN),
             autoheal: true,
+            rediscovery: RediscoveryConfig::default(),
         }
     }
 
@@ -297,6 +342,13 @@ impl Config {
                     max: sync.max_interval,
                 });
             }
+        }
+        let r = self.rediscovery;
+        if r.alone.is_zero() || r.in_cluster.is_zero() {
+            return Err(ConfigError::RediscoveryIntervals {
+                alone: r.alone,
+                in_cluster: r.in_cluster,
+            });
         }
         Ok(())
     }

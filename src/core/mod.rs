@@ -35,7 +35,7 @@ pub mod timers;
 pub mod tombstone;
 pub mod wire;
 
-pub use config::{Config, ConfigError, Cookie, Profile, SyncConfig};
+pub use config::{Config, ConfigError, Cookie, Profile, RediscoveryConfig, SyncConfig};
 pub use event::Event;
 pub use foca::{Member, State};
 pub use identity::{NodeId, Peer};

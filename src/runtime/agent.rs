@@ -25,9 +25,7 @@ use tokio::task::JoinHandle;
 use super::addressing::{Addressing, AddressingError, TransportKind};
 use super::clock::Clock;
 use super::config::{AgentConfig, DiscoveryStrategy};
-use super::discovery::{
-    self, resolve_peer, AddrFamily, Discovery, DiscoveryError, ResolveError, Schedule,
-};
+use super::discovery::{self, resolve_peer, AddrFamily, Discovery, DiscoveryError, ResolveError};
 use super::driver::Driver;
 use super::inputs::Input;
 use super::stats::AgentStats;
@@ -287,15 +285,12 @@ impl Agent {
         let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
         let (members_tx, members_rx) = watch::channel(0usize);
         let (left_tx, left_rx) = watch::channel(false);
-        let schedule = Schedule {
-            alone: config.discovery_interval_alone,
-            in_cluster: config.discovery_interval,
-        };
-        let discovery_task = tokio::spawn(discovery::schedule::run(
+        // One request waits while another is answered; more merge into it.
+        let (discover_tx, discover_rx) = mpsc::channel(1);
+        let discovery_task = tokio::spawn(discovery::task::run(
             discovery,
-            schedule,
+            discover_rx,
             inputs_tx.clone(),
-            members_rx.clone(),
             left_rx,
         ));
         let driver = Driver {
@@ -306,6 +301,7 @@ impl Agent {
             events: events_tx.clone(),
             members: members_tx,
             left: left_tx,
+            discover: discover_tx,
             discovery: Some(discovery_task),
             addrs: Default::default(),
         };

@@ -329,6 +329,10 @@ impl AgentConfig {
         config.autoheal = self.autoheal;
         config.network_evidence = self.network_evidence;
         config.lifeguard = self.lifeguard;
+        config.rediscovery = crate::core::RediscoveryConfig {
+            alone: self.discovery_interval_alone,
+            in_cluster: self.discovery_interval,
+        };
         config
     }
 }

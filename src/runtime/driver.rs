@@ -34,6 +34,8 @@ pub(crate) struct Driver<T: Transport> {
     /// Whether the node has left (`leave`, or force-left): discovery pauses
     /// and unregisters while it is true.
     pub(crate) left: watch::Sender<bool>,
+    /// Requests for seeds, to the discovery task (the node decides when).
+    pub(crate) discover: mpsc::Sender<()>,
     pub(crate) discovery: Option<JoinHandle<()>>,
     /// Where each member and seed named so far is reached, to close a
     /// removed member's connection (autoclean names only the node).
@@ -51,6 +53,8 @@ impl<T: Transport> Driver<T> {
         // buffer is too large (see `Transport::recv`).
         let mut buf = vec![0u8; self.node.config().max_datagram_size + 1];
         let mut done = None;
+        // A new node wants seeds before its first input.
+        self.request_discovery();
         loop {
             let deadline = self.node.poll_timeout();
             let wake = deadline.map(|t| self.clock.instant(t));
@@ -99,8 +103,12 @@ impl<T: Transport> Driver<T> {
             }
         }
         let Driver {
-            inputs, discovery, ..
+            inputs,
+            discovery,
+            discover,
+            ..
         } = self;
+        drop(discover);
         // Dropping the receiver tells the discovery task to unregister and end.
         drop(inputs);
         if let Some(task) = discovery {
@@ -153,6 +161,7 @@ impl<T: Transport> Driver<T> {
             // No subscriber is fine.
             let _ = self.events.send(event);
         }
+        self.request_discovery();
         let count = self.node.num_members();
         self.members.send_if_modified(|n| {
             let changed = *n != count;
@@ -169,6 +178,15 @@ impl<T: Transport> Driver<T> {
 }
 
 impl<T: Transport> Driver<T> {
+    /// Carries the node's request for seeds, if it made one, to the
+    /// discovery task. Never waits: with a request already waiting there,
+    /// this one merges into it.
+    fn request_discovery(&mut self) {
+        if self.node.poll_discover() {
+            let _ = self.discover.try_send(());
+        }
+    }
+
     /// Tells the transport the host a peer's name gives for its address
     /// (QUIC checks a domain host against the certificate's DNS names; an
     /// IP host is checked as the address itself), and remembers it.

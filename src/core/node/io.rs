@@ -31,6 +31,8 @@ pub(super) enum Wake {
     Reach,
     /// A suspicion on network evidence is due: (member, incarnation).
     Evidence(NodeId, foca::Incarnation),
+    /// A rediscovery request is due, with its token.
+    Discover(u32),
 }
 
 /// Everything foca's `Runtime` touches, apart from foca itself.

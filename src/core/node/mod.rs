@@ -10,6 +10,7 @@ mod heal;
 mod io;
 mod lifecycle;
 mod reach;
+mod rediscovery;
 mod stale;
 mod suspicion;
 mod sync_session;
@@ -38,6 +39,7 @@ use claims::{ClaimHandler, Inbox, Outbox};
 pub use evidence::Unreachable;
 use heal::HealState;
 use io::{Io, Wake};
+use rediscovery::Rediscovery;
 use sync_session::SyncState;
 
 type Swim = Foca<NodeId, PostcardCodec, StdRng, ClaimHandler>;
@@ -163,7 +165,10 @@ pub struct EvidenceStats {
 ///    [`handle_discovered`](Self::handle_discovered) with discovery results;
 /// 2. after **every** input, drains the outputs:
 ///    [`poll_transmit`](Self::poll_transmit) until `None` (send each datagram),
-///    [`poll_event`](Self::poll_event) until `None` (report each event), and
+///    [`poll_event`](Self::poll_event) until `None` (report each event),
+///    [`poll_discover`](Self::poll_discover) (when `true`, ask the
+///    discovery strategy and hand its answer to `handle_discovered`; a new
+///    node asks before its first input), and
 /// 3. re-reads [`poll_timeout`](Self::poll_timeout) and sleeps until that
 ///    deadline or the next input, whichever comes first.
 ///
@@ -190,6 +195,8 @@ pub struct Node {
     inbox: Inbox,
     /// Suspicion claims waiting for room in foca's broadcast backlog.
     outbox: Outbox,
+    /// When the node wants seeds (see `rediscovery`).
+    rediscovery: Rediscovery,
 }
 
 impl Node {
@@ -237,6 +244,7 @@ impl Node {
             reach_scheduled: false,
             heard: stale::Heard::default(),
             evidence: evidence::Evidence::default(),
+            rediscovery: Rediscovery::default(),
         })
     }
 
@@ -343,6 +351,7 @@ impl Node {
                 }
                 Wake::Reach => self.reach_tick(),
                 Wake::Evidence(id, incarnation) => self.evidence_due(id, incarnation),
+                Wake::Discover(token) => self.discovery_due(token),
             }
             self.settle();
         }
@@ -460,6 +469,7 @@ impl Node {
         self.down = DownClock::default();
         self.heal = HealState::default();
         self.left = false;
+        self.restart_discovery();
     }
 
     /// Replaces the SWIM instance with an empty one under `identity`. foca's
@@ -489,6 +499,7 @@ impl Node {
     fn stop(&mut self) {
         self.left = true;
         self.stop_timers();
+        self.stop_discovery();
     }
 
     fn stop_timers(&mut self) {
@@ -533,6 +544,7 @@ impl Node {
         self.schedule_sync();
         self.schedule_sweep();
         self.schedule_reach();
+        self.schedule_discovery();
     }
 
     /// Turns what foca reported during this input into events, enforcing
@@ -579,6 +591,7 @@ impl Node {
             self.tell_suspects();
             self.schedule_reach();
         }
+        self.watch_alone();
         // Refutes and failed probes move the score between timers.
         self.io.stats.lifeguard.health = self.io.health.score();
     }

@@ -1,7 +1,10 @@
 //! Discovery: how a node finds the seeds it announces to.
 //!
-//! One trait, [`Discovery`], that the runtime polls on a [`Schedule`]: at
-//! start, then every 5 s while the node has no members, then every 30 s (both
+//! One trait, [`Discovery`], that the runtime asks whenever the node wants
+//! seeds ([`Node::poll_discover`](crate::core::Node::poll_discover): at
+//! start, then every 5 s while the node has no members, every 30 s while it
+//! has some, and at once when it finds itself alone again; the intervals are
+//! the core's [`RediscoveryConfig`](crate::core::RediscoveryConfig),
 //! configurable). Each result goes to
 //! [`Node::handle_discovered`](crate::core::Node::handle_discovered), which
 //! announces to every seed that is not already a member, so a cluster forms
@@ -16,10 +19,10 @@
 //! | `k8s` | a Service's EndpointSlices or Endpoints (`cluster.k8s`, feature `k8s`) |
 //! | [`settings`] | what `[cluster.dns]`, `[cluster.etcd]` and `[cluster.k8s]` hold, checked |
 //! | [`resolve`] | node name to socket address (port convention, DNS for domain hosts) |
-//! | [`schedule`] | when to rediscover, and the task that does it |
+//! | [`task`] | the task that carries the node's requests to the strategy |
 //!
-//! After `cluster leave` (or a force-leave of this node) the task stops
-//! rediscovering and unregisters, so the node does not come straight back
+//! After `cluster leave` (or a force-leave of this node) the node asks for
+//! no seeds and the task unregisters, so the node does not come straight back
 //! (emqx #3211); a later `join` registers it again and resumes.
 
 use std::future::Future;
@@ -34,9 +37,9 @@ pub mod etcd;
 pub mod k8s;
 pub mod manual;
 pub mod resolve;
-pub mod schedule;
 pub mod settings;
 pub mod static_seeds;
+pub mod task;
 
 #[cfg(feature = "dns")]
 pub use dns::Dns;
@@ -46,7 +49,6 @@ pub use etcd::Etcd;
 pub use k8s::K8s;
 pub use manual::Manual;
 pub use resolve::{resolve_peer, AddrFamily, ResolveError};
-pub use schedule::Schedule;
 pub use static_seeds::StaticSeeds;
 
 /// Why one round of discovery found nothing. The runtime logs it and tries
@@ -76,7 +78,7 @@ pub enum DiscoveryError {
 /// A way to find the nodes of the cluster.
 ///
 /// The runtime calls [`register`](Self::register) once at start,
-/// [`discover`](Self::discover) on its [`Schedule`], and
+/// [`discover`](Self::discover) whenever the node wants seeds, and
 /// [`unregister`](Self::unregister) once when the agent stops. Each runs in
 /// a task of its own, so a slow lookup never delays gossip.
 pub trait Discovery: Send + 'static {
