@@ -1,10 +1,10 @@
 //! Golden runs: the event-log hash of a few small runs, pinned.
 //!
 //! A seed must mean the same run in every build: on another machine, after a
-//! `cargo update`, after a refactor that should not change behaviour. The
-//! simulator's own streams come from `rollcall_sim::rng`, each node's draws
-//! from the generator its node seed feeds; these hashes check the whole
-//! chain end to end.
+//! `cargo update`, after a refactor that should not change behaviour. Every
+//! node and foca draw from `rollcall::core::SeedRng`, a named generator with
+//! a documented value-stable stream, and the simulator's own streams come
+//! from `rollcall_sim::rng`; these hashes check the whole chain end to end.
 //!
 //! A changed hash means the runs behave differently. That is allowed only as
 //! a deliberate, reviewed change: update the constant in the same commit that
