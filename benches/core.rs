@@ -6,15 +6,14 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rollcall::core::sync::{digest, Entry};
 use rollcall::core::wire::{Envelope, Kind};
-use rollcall::core::NodeId;
+use rollcall::core::{NodeId, SeedRng};
 
 fn wire(c: &mut Criterion) {
     let env = Envelope::new(b"a secret cookie", "rollcall");
-    let mut rng = StdRng::seed_from_u64(1);
+    let mut rng = SeedRng::seed_from_u64(1);
     let mut group = c.benchmark_group("wire");
     for size in [64usize, 512, 1354] {
         let body = vec![7u8; size];

@@ -2,10 +2,9 @@
 
 use std::net::SocketAddr;
 
-use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use rollcall::core::wire::{Envelope, Kind, TAG_LEN, WIRE_VERSION};
-use rollcall::core::{Command, Config, Node, NodeId, Peer, Time};
+use rollcall::core::{Command, Config, Node, NodeId, Peer, SeedRng, Time};
 
 fn node(i: u8) -> Node {
     let name = format!("rc{i}@127.0.0.1").parse().unwrap();
@@ -29,7 +28,7 @@ fn a_million_random_datagrams_change_no_membership_and_are_all_counted() {
     let received_before = b.stats().datagrams_received;
     let dropped_before = b.stats().dropped.total();
 
-    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let mut rng = SeedRng::seed_from_u64(0x5eed);
     let config = Config::lan(2);
     let envelope = Envelope::new(config.cookie.as_bytes(), &config.cluster_name);
     let tag = rollcall::core::wire::cluster_tag(&config.cluster_name);

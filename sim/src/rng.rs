@@ -4,7 +4,9 @@
 //! profile of a sweep) is drawn from streams derived from the run's seed, so
 //! one seed replays the run exactly. The generator is implemented here, not
 //! taken from a crate, so a seed replays the same run across dependency
-//! upgrades: xoshiro256++ seeded through SplitMix64.
+//! upgrades: xoshiro256++ seeded through SplitMix64. Inside each node, the
+//! core's `SeedRng` (ChaCha12, a stream fixed for a seed) takes over from the
+//! node seed; `tests/golden.rs` pins the whole chain.
 
 /// One step of SplitMix64: a good mixer for deriving seeds from seeds.
 pub fn splitmix64(state: &mut u64) -> u64 {
@@ -23,7 +25,8 @@ pub fn derive(seed: u64, stream: u64, index: u64) -> u64 {
     splitmix64(&mut t)
 }
 
-/// The 32-byte seed for one node instance (node `index`, `restart` times restarted).
+/// The 32-byte seed for one node instance (node `index`, `restart` times
+/// restarted): what `Node::new` takes and feeds to `rollcall::core::SeedRng`.
 pub fn node_seed(seed: u64, index: u32, restart: u32) -> [u8; 32] {
     let mut s = derive(
         seed,

@@ -7,6 +7,7 @@
 //! | [`identity`] | `NodeId` (foca's identity: name, address, generation), `Peer` |
 //! | [`wire`] | the sealed envelope: versioned, cluster-tagged, cookie-keyed AEAD |
 //! | [`time`] | `Time`, the driver's clock as an input |
+//! | [`rng`] | `SeedRng`, the value-stable generator a node's seed feeds |
 //! | [`timers`] | one ordered deadline queue for foca's timers |
 //! | [`config`] | cluster name, cookie, LAN/WAN/local SWIM profiles |
 //! | [`membership`] | `Status`: running and stopped nodes, as `status` prints them |
@@ -29,6 +30,7 @@ pub mod identity;
 pub mod membership;
 pub mod name;
 pub mod node;
+pub mod rng;
 pub mod sync;
 pub mod time;
 pub mod timers;
@@ -44,5 +46,6 @@ pub use name::{NameError, NodeName};
 pub use node::{
     Command, CommandError, EvidenceStats, LifeguardStats, Node, Stats, Transmit, Unreachable,
 };
+pub use rng::SeedRng;
 pub use time::Time;
 pub use tombstone::{Departure, Tombstone};

@@ -272,8 +272,8 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::rng::SeedRng;
     use proptest::prelude::*;
-    use rand::rngs::StdRng;
     use rand::SeedableRng;
 
     fn env() -> Envelope {
@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn a_sealed_datagram_opens_to_its_kind_and_body() {
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = SeedRng::seed_from_u64(1);
         let d = env().seal(Kind::Gossip, b"hello", &mut rng);
         assert_eq!(d.len(), OVERHEAD + 5);
         let mut s = Vec::new();
@@ -291,14 +291,14 @@ mod tests {
 
     #[test]
     fn a_datagram_sealed_with_another_cookie_is_rejected_as_a_bad_seal() {
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = SeedRng::seed_from_u64(1);
         let d = Envelope::new(b"another cookie", "rollcall").seal(Kind::Gossip, b"x", &mut rng);
         assert_eq!(env().open(&d, &mut Vec::new()), Err(DropReason::BadSeal));
     }
 
     #[test]
     fn a_datagram_from_another_cluster_name_is_rejected_by_its_tag() {
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = SeedRng::seed_from_u64(1);
         let d = Envelope::new(b"a secret cookie", "other").seal(Kind::Gossip, b"x", &mut rng);
         assert_eq!(
             env().open(&d, &mut Vec::new()),
@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn short_and_unknown_version_datagrams_are_rejected_unread() {
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = SeedRng::seed_from_u64(1);
         let mut d = env().seal(Kind::Gossip, b"", &mut rng);
         assert_eq!(
             env().open(&d[..OVERHEAD - 1], &mut Vec::new()),
@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn an_unknown_kind_under_a_good_seal_is_rejected_as_unknown_kind() {
         let e = env();
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = SeedRng::seed_from_u64(1);
         let mut d = e.seal(Kind::Gossip, b"x", &mut rng);
         // Re-seal by hand with kind 77 under the same key and nonce layout.
         let nonce: [u8; NONCE_LEN] = d[1 + TAG_LEN..HEADER_LEN].try_into().unwrap();
@@ -352,7 +352,7 @@ mod tests {
         #[test]
         fn seal_then_open_round_trips(body in proptest::collection::vec(any::<u8>(), 0..1500), seed: u64, sync: bool) {
             let kind = if sync { Kind::Sync } else { Kind::Gossip };
-            let d = env().seal(kind, &body, &mut StdRng::seed_from_u64(seed));
+            let d = env().seal(kind, &body, &mut SeedRng::seed_from_u64(seed));
             let mut s = Vec::new();
             let (k, b) = env().open(&d, &mut s).unwrap();
             prop_assert_eq!(k, kind);
@@ -361,7 +361,7 @@ mod tests {
 
         #[test]
         fn any_flipped_bit_is_rejected(body in proptest::collection::vec(any::<u8>(), 0..200), seed: u64, bit: usize) {
-            let mut d = env().seal(Kind::Gossip, &body, &mut StdRng::seed_from_u64(seed));
+            let mut d = env().seal(Kind::Gossip, &body, &mut SeedRng::seed_from_u64(seed));
             let bit = bit % (d.len() * 8);
             d[bit / 8] ^= 1 << (bit % 8);
             prop_assert!(env().open(&d, &mut Vec::new()).is_err());

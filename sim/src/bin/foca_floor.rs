@@ -20,15 +20,14 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use foca::{Foca, NoCustomBroadcast, Notification, PostcardCodec, Runtime, Timer};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
-use rollcall::core::Time;
+use rollcall::core::{SeedRng, Time};
 use rollcall_sim::network::{Fate, NetProfile, Network};
 use rollcall_sim::report::peak_rss_mib;
 use rollcall_sim::rng::node_seed;
 
 type Id = SocketAddrV4;
-type Swim = Foca<Id, PostcardCodec, StdRng, NoCustomBroadcast>;
+type Swim = Foca<Id, PostcardCodec, SeedRng, NoCustomBroadcast>;
 
 #[derive(Parser)]
 #[command(
@@ -129,7 +128,7 @@ fn main() {
         steps += 1;
         let who = match work {
             Work::Start(i) => {
-                let rng = StdRng::from_seed(node_seed(args.seed, i, 0));
+                let rng = SeedRng::from_seed(node_seed(args.seed, i, 0));
                 let mut swim = Foca::new(addr(i), config.clone(), rng, PostcardCodec);
                 if i != 0 {
                     let _ = swim.announce(addr(0), &mut io);

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use foca::{Notification, OwnedNotification, Runtime, Timer};
-use rand::rngs::StdRng;
 
 use super::suspicion::Suspicions;
 use super::{Events, Stats, Transmit};
@@ -14,6 +13,7 @@ use crate::core::dynamic_suspicion::expected_confirmations;
 use crate::core::health::Health;
 use crate::core::identity::NodeId;
 use crate::core::name::NameKey;
+use crate::core::rng::SeedRng;
 use crate::core::time::Time;
 use crate::core::timers::TimerQueue;
 use crate::core::wire::{Envelope, Kind};
@@ -40,7 +40,7 @@ pub(super) struct Io {
     pub now: Time,
     pub timers: TimerQueue<Wake>,
     pub envelope: Envelope,
-    nonce_rng: StdRng,
+    nonce_rng: SeedRng,
     pub transmits: VecDeque<Transmit>,
     /// foca's notifications, turned into events by `Node::settle`.
     pub notes: VecDeque<OwnedNotification<NodeId>>,
@@ -71,7 +71,7 @@ pub(super) struct Io {
 impl Io {
     pub fn new(
         envelope: Envelope,
-        nonce_rng: StdRng,
+        nonce_rng: SeedRng,
         tell_every: Duration,
         lifeguard: bool,
         me: NameKey,

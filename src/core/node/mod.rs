@@ -21,7 +21,6 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use foca::{Foca, OwnedNotification, PostcardCodec, Timer};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::autoclean::DownClock;
@@ -30,6 +29,7 @@ use super::event::Event;
 use super::identity::{NodeId, Peer};
 use super::membership::Status;
 use super::name::NodeName;
+use super::rng::SeedRng;
 use super::sync::SyncStats;
 use super::time::Time;
 use super::tombstone::{Departure, Tombstones};
@@ -42,7 +42,7 @@ use io::{Io, Wake};
 use rediscovery::Rediscovery;
 use sync_session::SyncState;
 
-type Swim = Foca<NodeId, PostcardCodec, StdRng, ClaimHandler>;
+type Swim = Foca<NodeId, PostcardCodec, SeedRng, ClaimHandler>;
 
 /// A datagram the driver must send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -182,7 +182,7 @@ pub struct Node {
     /// Left, or removed by force-leave: stopped until an explicit `Join`.
     left: bool,
     /// Seeds the SWIM instance a rejoin after `Leave` builds.
-    reseed: StdRng,
+    reseed: SeedRng,
     sync: SyncState,
     tombstones: Tombstones,
     down: DownClock,
@@ -204,10 +204,11 @@ impl Node {
     ///
     /// `seed` is the node's only source of randomness (probe order, gossip
     /// targets, nonces): the agent draws it from the OS, the simulator
-    /// derives it from the run's seed.
+    /// derives it from the run's seed. It seeds [`SeedRng`], whose stream
+    /// for a given seed is fixed, so one seed always makes the same choices.
     pub fn new(identity: NodeId, config: Config, seed: [u8; 32]) -> Result<Self, ConfigError> {
         config.validate()?;
-        let mut master = StdRng::from_seed(seed);
+        let mut master = SeedRng::from_seed(seed);
         let mut seeds = [[0u8; 32]; 3];
         for s in &mut seeds {
             master.fill_bytes(s);
@@ -217,7 +218,7 @@ impl Node {
         let swim = Foca::with_custom_broadcast(
             identity,
             config.foca(),
-            StdRng::from_seed(seeds[0]),
+            SeedRng::from_seed(seeds[0]),
             PostcardCodec,
             ClaimHandler::new(inbox.clone()),
         );
@@ -227,13 +228,13 @@ impl Node {
             outbox: Outbox::default(),
             io: Io::new(
                 Envelope::new(config.cookie.as_bytes(), &config.cluster_name),
-                StdRng::from_seed(seeds[1]),
+                SeedRng::from_seed(seeds[1]),
                 config.swim.probe_period,
                 config.lifeguard,
                 me,
             ),
             scratch: Vec::with_capacity(config.max_datagram_size),
-            sync: SyncState::new(StdRng::from_seed(seeds[2]), &config),
+            sync: SyncState::new(SeedRng::from_seed(seeds[2]), &config),
             config,
             left: false,
             reseed: master,
@@ -480,7 +481,7 @@ impl Node {
         self.swim = Foca::with_custom_broadcast(
             identity,
             self.config.foca(),
-            StdRng::from_seed(seed),
+            SeedRng::from_seed(seed),
             PostcardCodec,
             ClaimHandler::new(self.inbox.clone()),
         );

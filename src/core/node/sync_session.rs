@@ -4,7 +4,6 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rand::rngs::StdRng;
 use rand::RngExt;
 
 use super::io::Wake;
@@ -13,13 +12,14 @@ use crate::core::autoclean::since_from_age;
 use crate::core::config::Config;
 use crate::core::identity::Peer;
 use crate::core::name::NameKey;
+use crate::core::rng::SeedRng;
 use crate::core::sync::{self, Entry, SyncMsg, SyncRecord, SyncReject, SyncTombstone};
 use crate::core::time::Time;
 use crate::core::wire::{DropReason, Kind, OVERHEAD};
 
 /// A node's sync bookkeeping.
 pub(super) struct SyncState {
-    pub rng: StdRng,
+    pub rng: SeedRng,
     next_session: u32,
     /// The sessions this node opened and awaits a digest for, (session,
     /// peer), newest last: the periodic round and autoheal's reaches to
@@ -41,7 +41,7 @@ pub(super) struct SyncState {
 }
 
 impl SyncState {
-    pub fn new(rng: StdRng, config: &Config) -> Self {
+    pub fn new(rng: SeedRng, config: &Config) -> Self {
         Self {
             rng,
             next_session: 0,

@@ -248,8 +248,8 @@ mod force_leave {
 
 mod sync_merge {
     use super::*;
+    use crate::core::rng::SeedRng;
     use crate::core::sync::{self, SyncMsg, SyncRecord};
-    use rand::rngs::StdRng;
 
     /// Seals `members` as a sync `Members` message from `from`.
     fn members_from(from: &Node, members: Vec<sync::Record>) -> Vec<u8> {
@@ -269,7 +269,7 @@ mod sync_merge {
         let c = Config::lan(3);
         let env = Envelope::new(c.cookie.as_bytes(), &c.cluster_name);
         let body = postcard::to_allocvec(&msg).unwrap();
-        env.seal(Kind::Sync, &body, &mut StdRng::seed_from_u64(9))
+        env.seal(Kind::Sync, &body, &mut SeedRng::seed_from_u64(9))
     }
 
     /// a knows b; b is then held down by a (force-left).
@@ -368,7 +368,7 @@ mod sync_merge {
         let d = env.seal(
             Kind::Sync,
             &postcard::to_allocvec(&msg).unwrap(),
-            &mut StdRng::seed_from_u64(1),
+            &mut SeedRng::seed_from_u64(1),
         );
         a.handle_datagram(Time::ZERO, c.identity().addr(), &d);
         assert_eq!(a.stats().sync.rejected_unsolicited, 1);

@@ -18,11 +18,11 @@ use std::time::Duration;
 use hkdf::hmac::{Hmac, Mac};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{IdleTimeout, TransportConfig, VarInt};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sha2::Sha256;
 
 use super::QuicError;
+use crate::core::rng::SeedRng;
 use crate::runtime::transport::tls::QuicTls;
 
 /// The UDP payload size every QUIC connection starts with, unless
@@ -199,11 +199,11 @@ fn transport_config(options: &QuicOptions) -> Result<TransportConfig, QuicError>
 /// Random 8-byte connection IDs (quinn's length), not tied to the process:
 /// any short-header packet for an unknown ID is answered with a stateless
 /// reset (quinn rate-limits them to one per 20 ms).
-struct RandomCids(StdRng);
+struct RandomCids(SeedRng);
 
 impl RandomCids {
     fn new(seed: [u8; 32]) -> Self {
-        Self(StdRng::from_seed(seed))
+        Self(SeedRng::from_seed(seed))
     }
 }
 
