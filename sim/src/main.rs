@@ -397,12 +397,16 @@ fn plot_title(spec: &RunSpec) -> String {
     )
 }
 
-/// A plot's marks: the run's timeline of operations.
+/// A plot's marks: the run's timeline of operations, each labelled with
+/// what came of it (for a partition, when every side saw the others
+/// stopped; for its heal, when the cluster agreed again).
 fn plot_marks(report: &RunReport) -> Vec<(f64, String)> {
     report
-        .timeline
-        .iter()
-        .map(|m| (m.at_s, m.what.clone()))
+        .timeline_outcomes()
+        .into_iter()
+        // One line for the operation, one for its outcome, one for any
+        // aside in brackets: labels stay narrow enough for the chart.
+        .map(|(at, what, outcome)| (at, format!("{what}\n{}", outcome.replacen(" (", "\n(", 1))))
         .collect()
 }
 

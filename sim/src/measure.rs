@@ -1,15 +1,24 @@
 //! Measurements of one run: whose view is correct, how fast crashes are
-//! detected, false positives, and the convergence curve.
+//! detected, how partitions are seen and healed, false positives, and the
+//! convergence curve.
 //!
 //! A node's *view* is the set of names in `Node::members()` plus its own. It
-//! is *correct* when it equals the set of live nodes. Checking that by
-//! comparing every view after every step would cost O(N²) per step, so views
-//! are tracked from the nodes' events instead: one bit per (observer,
-//! member) pair, set by `MemberUp` and cleared by `MemberDown`, and per
-//! observer the number of live and of dead names it holds. The number of
-//! correct views then changes in O(1) per event, and in O(N) when a node
-//! crashes or starts. foca keeps at most one identity per name and renames
-//! (`MemberRenewed`) without touching the active set, so names are exact.
+//! is *correct* when it equals the set of live nodes the node can reach: all
+//! of them, except while a partition stands, when it is the live nodes on
+//! the node's own side (the others are rightly held down or absent). A node
+//! on a side of a partition reaches exactly its side: every partition the
+//! network makes (symmetric or one-way) keeps any two sides from talking
+//! both ways, and SWIM needs both ways.
+//!
+//! Checking that by comparing every view after every step would cost O(N²)
+//! per step, so views are tracked from the nodes' events instead: one bit
+//! per (observer, member) pair, set by `MemberUp` and cleared by
+//! `MemberDown`, and per observer the number of names it holds that it
+//! should hold (live, on its side) and of those it should not. The number
+//! of correct views then changes in O(1) per event, in O(N) when a node
+//! crashes or starts, and in O(N²/64) when a partition is made or lifted.
+//! foca keeps at most one identity per name and renames (`MemberRenewed`)
+//! without touching the active set, so names are exact.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -69,6 +78,37 @@ pub struct Mark {
     pub what: String,
     /// Seconds from the operation until every live view was correct, if it happened.
     pub converged_after_s: Option<f64>,
+    /// The later partition or heal, and its time, that changed what a
+    /// correct view is before every view was correct (`converged_after_s`
+    /// is then null: that moment never came under the operation's terms).
+    pub cut_short_by: Option<String>,
+}
+
+/// One partition: when every side saw the others stopped, and when the
+/// cluster agreed again after the heal.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartitionRecord {
+    /// When the cut was made (virtual seconds).
+    pub at_s: f64,
+    /// The operation, as the timeline names it.
+    pub what: String,
+    /// How many sides the cut made.
+    pub sides: u32,
+    /// Seconds from the cut until every live node's view held exactly the
+    /// live nodes on its own side (the other sides stopped or absent);
+    /// null if that did not happen while the cut stood.
+    pub sides_apart_after_s: Option<f64>,
+    /// When the heal lifted the cut; null if it was not lifted within the
+    /// run (or another partition replaced it).
+    pub healed_at_s: Option<f64>,
+    /// How far apart the sides had got when the cut was lifted: of every
+    /// (live node, live node on another side) pair, the share in which the
+    /// first no longer listed the second (1 once the sides were apart).
+    pub seen_stopped_at_heal: Option<f64>,
+    /// Seconds from the heal until every live node listed every live node
+    /// again; null if that did not happen within the run (or before the
+    /// next partition).
+    pub agreed_after_s: Option<f64>,
 }
 
 /// The measurements of a run, updated from the world's events.
@@ -78,7 +118,13 @@ pub struct Measure {
     view: Vec<u64>,
     live: Vec<bool>,
     live_count: u32,
+    /// Each node's side of the standing partition (all 0 without one).
+    side: Vec<u16>,
+    /// Live nodes on each side.
+    live_on_side: Vec<u32>,
+    /// Per observer: names held that it should hold (live, on its side).
     good: Vec<u32>,
+    /// Per observer: names held that it should not hold.
     bad: Vec<u32>,
     up_count: Vec<u32>,
     correct: u32,
@@ -91,7 +137,13 @@ pub struct Measure {
     samples: Vec<(f64, f64)>,
     grid: Duration,
     next_sample: Time,
-    marks: Vec<(Time, Mark)>,
+    /// Each operation, when it happened, and whether its convergence time is still open.
+    marks: Vec<(Time, Mark, bool)>,
+    partitions: Vec<PartitionRecord>,
+    /// The partition whose cut, or whose heal, decides what is correct now.
+    current_partition: Option<usize>,
+    /// Whether a partition stands.
+    partitioned: bool,
 }
 
 impl Measure {
@@ -104,6 +156,8 @@ impl Measure {
             view: vec![0; words * n],
             live: vec![false; n],
             live_count: 0,
+            side: vec![0; n],
+            live_on_side: vec![0],
             good: vec![0; n],
             bad: vec![0; n],
             up_count: vec![0; n],
@@ -118,6 +172,9 @@ impl Measure {
             grid: grid.max(Duration::from_millis(1)),
             next_sample: Time::ZERO,
             marks: Vec::new(),
+            partitions: Vec::new(),
+            current_partition: None,
+            partitioned: false,
         }
     }
 
@@ -136,7 +193,14 @@ impl Measure {
     }
 
     fn is_correct(&self, i: usize) -> bool {
-        self.live[i] && self.bad[i] == 0 && self.good[i] + 1 == self.live_count
+        self.live[i]
+            && self.bad[i] == 0
+            && self.good[i] + 1 == self.live_on_side[usize::from(self.side[i])]
+    }
+
+    /// Whether a correct view of observer `o` holds `m` now.
+    fn should_hold(&self, o: usize, m: usize) -> bool {
+        self.live[m] && self.side[o] == self.side[m]
     }
 
     fn recount(&mut self) {
@@ -148,15 +212,142 @@ impl Measure {
         if all {
             if self.all_correct_since.is_none() {
                 self.all_correct_since = Some(now);
-                for (at, mark) in &mut self.marks {
-                    if mark.converged_after_s.is_none() {
+                for (at, mark, open) in &mut self.marks {
+                    if *open {
                         mark.converged_after_s = Some((now - *at).as_secs_f64());
+                        *open = false;
+                    }
+                }
+                if let Some(p) = self.current_partition.map(|i| &mut self.partitions[i]) {
+                    let since = |t: f64| (now.as_secs_f64() - t).max(0.0);
+                    match p.healed_at_s {
+                        None if p.sides_apart_after_s.is_none() => {
+                            p.sides_apart_after_s = Some(since(p.at_s));
+                        }
+                        Some(h) if p.agreed_after_s.is_none() => {
+                            p.agreed_after_s = Some(since(h));
+                        }
+                        _ => {}
                     }
                 }
             }
         } else {
             self.all_correct_since = None;
         }
+    }
+
+    /// What a correct view is changes at `now` (a partition is made or
+    /// lifted, by `what`): every operation still waiting for correct views
+    /// under the old terms never gets them, and views must become correct
+    /// anew under the new ones.
+    fn change_terms(&mut self, now: Time, what: &str, side: Option<Vec<u16>>) {
+        let n = self.live.len();
+        let mut side = side.unwrap_or_default();
+        side.resize(n, 0);
+        let sides = side.iter().map(|&s| usize::from(s) + 1).max().unwrap_or(1);
+        self.side = side;
+        self.live_on_side = vec![0; sides];
+        for m in (0..n).filter(|&m| self.live[m]) {
+            self.live_on_side[usize::from(self.side[m])] += 1;
+        }
+        let words = self.words;
+        let reach = self.live_by_side();
+        for o in 0..n {
+            let row = &self.view[o * words..(o + 1) * words];
+            let mine = &reach[usize::from(self.side[o]) * words..][..words];
+            let held: u32 = row.iter().map(|w| w.count_ones()).sum();
+            let good: u32 = row
+                .iter()
+                .zip(mine)
+                .map(|(w, r)| (w & r).count_ones())
+                .sum();
+            self.good[o] = good;
+            self.bad[o] = held - good;
+        }
+        let at = now.as_secs_f64();
+        for (_, mark, open) in &mut self.marks {
+            if *open {
+                mark.cut_short_by = Some(format!("{what} at {at:.3} s"));
+                *open = false;
+            }
+        }
+        self.recount();
+        self.all_correct_since = None;
+        self.settle(now);
+    }
+
+    /// Each side's live nodes as a bit set (`words` words per side).
+    fn live_by_side(&self) -> Vec<u64> {
+        let words = self.words;
+        let mut sets = vec![0u64; self.live_on_side.len() * words];
+        for m in (0..self.live.len()).filter(|&m| self.live[m]) {
+            sets[usize::from(self.side[m]) * words + m / 64] |= 1u64 << (m % 64);
+        }
+        sets
+    }
+
+    /// Of every (live node, live node on another side) pair, the share in
+    /// which the first no longer lists the second (1 without such pairs).
+    fn seen_stopped_across(&self) -> f64 {
+        let words = self.words;
+        let sets = self.live_by_side();
+        let mut live = vec![0u64; words];
+        for side in sets.chunks(words) {
+            live.iter_mut().zip(side).for_each(|(l, s)| *l |= s);
+        }
+        let (mut pairs, mut held) = (0u64, 0u64);
+        for o in (0..self.live.len()).filter(|&o| self.live[o]) {
+            let s = usize::from(self.side[o]);
+            pairs += u64::from(self.live_count - self.live_on_side[s]);
+            let row = &self.view[o * words..(o + 1) * words];
+            let mine = &sets[s * words..(s + 1) * words];
+            held += row
+                .iter()
+                .zip(mine)
+                .zip(&live)
+                .map(|((v, m), l)| u64::from((v & l & !m).count_ones()))
+                .sum::<u64>();
+        }
+        if pairs == 0 {
+            1.0
+        } else {
+            1.0 - held as f64 / pairs as f64
+        }
+    }
+
+    /// The network is cut at `now` into sides (`side[i]` is node `i`'s,
+    /// as [`Network::partition`](crate::network::Network::partition) takes
+    /// it) by the operation `what`. From now on a node's correct view is the
+    /// live nodes on its side, until [`heal`](Self::heal).
+    pub fn partition(&mut self, now: Time, what: &str, side: Vec<u16>) {
+        let sides = side.iter().map(|&s| u32::from(s) + 1).max().unwrap_or(1);
+        self.partitions.push(PartitionRecord {
+            at_s: now.as_secs_f64(),
+            what: what.to_owned(),
+            sides,
+            sides_apart_after_s: None,
+            healed_at_s: None,
+            seen_stopped_at_heal: None,
+            agreed_after_s: None,
+        });
+        self.current_partition = Some(self.partitions.len() - 1);
+        self.partitioned = true;
+        self.change_terms(now, what, Some(side));
+    }
+
+    /// The standing partition is lifted at `now`: from now on a correct
+    /// view is every live node again. Does nothing without a partition.
+    pub fn heal(&mut self, now: Time) {
+        if !self.partitioned {
+            return;
+        }
+        self.partitioned = false;
+        let seen_stopped = self.seen_stopped_across();
+        if let Some(p) = self.current_partition.map(|i| &mut self.partitions[i]) {
+            p.healed_at_s = Some(now.as_secs_f64());
+            p.seen_stopped_at_heal = Some(seen_stopped);
+        }
+        self.change_terms(now, "heal", None);
     }
 
     /// Records samples of the correct fraction on the grid up to (not including) `now`.
@@ -181,8 +372,9 @@ impl Measure {
         self.bad[i] = 0;
         self.live[i] = true;
         self.live_count += 1;
+        self.live_on_side[usize::from(self.side[i])] += 1;
         for o in 0..self.live.len() {
-            if o != i && self.bit(o, i) {
+            if o != i && self.bit(o, i) && self.should_hold(o, i) {
                 self.bad[o] -= 1;
                 self.good[o] += 1;
             }
@@ -233,8 +425,11 @@ impl Measure {
     }
 
     fn leave_live_set(&mut self, now: Time, iu: usize) {
+        // Who should hold `iu` until now: its side.
+        let side = self.side[iu];
         self.live[iu] = false;
         self.live_count -= 1;
+        self.live_on_side[usize::from(side)] -= 1;
         for m in 0..self.live.len() {
             if self.bit(iu, m) {
                 self.up_count[m] -= 1;
@@ -243,7 +438,7 @@ impl Measure {
             }
         }
         for o in 0..self.live.len() {
-            if o != iu && self.bit(o, iu) {
+            if o != iu && self.bit(o, iu) && self.side[o] == side {
                 self.good[o] -= 1;
                 self.bad[o] += 1;
             }
@@ -268,7 +463,7 @@ impl Measure {
         }
         let before = self.is_correct(o);
         self.set_bit(o, m, true);
-        if self.live[m] {
+        if self.should_hold(o, m) {
             self.good[o] += 1;
         } else {
             self.bad[o] += 1;
@@ -296,7 +491,7 @@ impl Measure {
         }
         let before = self.is_correct(ou);
         self.set_bit(ou, mu, false);
-        if self.live[mu] {
+        if self.should_hold(ou, mu) {
             self.good[ou] -= 1;
         } else {
             self.bad[ou] -= 1;
@@ -351,7 +546,7 @@ impl Measure {
             }
             self.set_bit(ou, m, true);
             self.up_count[m] += 1;
-            if self.live[m] {
+            if self.should_hold(ou, m) {
                 self.good[ou] += 1;
             } else {
                 self.bad[ou] += 1;
@@ -364,7 +559,9 @@ impl Measure {
     }
 
     /// Records a scenario operation at `now`; its convergence time is the
-    /// time until every live view is next correct.
+    /// time until every live view is next correct, unless a partition or a
+    /// heal changes what correct means first. Call it after the operation's
+    /// own [`partition`](Self::partition) or [`heal`](Self::heal).
     pub fn mark(&mut self, now: Time, what: String) {
         let done = self.all_correct_since.is_some();
         self.marks.push((
@@ -373,7 +570,9 @@ impl Measure {
                 at_s: now.as_secs_f64(),
                 what,
                 converged_after_s: done.then_some(0.0),
+                cut_short_by: None,
             },
+            !done,
         ));
     }
 
@@ -382,7 +581,9 @@ impl Measure {
         self.all_correct_since.is_some()
     }
 
-    /// Since when every live view has been correct, if they are now.
+    /// Since when every live view has been correct, if they are now (and
+    /// at the latest since the last partition or heal changed what correct
+    /// means).
     pub fn all_correct_since(&self) -> Option<Time> {
         self.all_correct_since
     }
@@ -454,12 +655,17 @@ impl Measure {
 
     /// The operations marked so far, with their convergence times.
     pub fn marks(&self) -> impl Iterator<Item = &Mark> {
-        self.marks.iter().map(|(_, m)| m)
+        self.marks.iter().map(|(_, m, _)| m)
     }
 
     /// When the last operation was marked.
     pub fn last_mark(&self) -> Option<Time> {
-        self.marks.last().map(|(t, _)| *t)
+        self.marks.last().map(|(t, _, _)| *t)
+    }
+
+    /// Every partition so far, in order.
+    pub fn partitions(&self) -> &[PartitionRecord] {
+        &self.partitions
     }
 }
 
@@ -527,6 +733,124 @@ mod tests {
         m.member_up(t(4), 2, 0);
         m.member_up(t(4), 2, 1);
         assert!(m.all_correct());
+    }
+
+    fn four_who_know_each_other() -> Measure {
+        let mut m = Measure::new(4, Duration::from_millis(100));
+        for i in 0..4 {
+            m.on_start(t(0), i);
+        }
+        for o in 0..4 {
+            for x in 0..4 {
+                m.member_up(t(1), o, x);
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn during_a_partition_a_correct_view_holds_exactly_the_nodes_own_side() {
+        let mut m = four_who_know_each_other();
+        assert!(m.all_correct());
+        m.partition(t(2), "cut", vec![0, 0, 1, 1]);
+        m.mark(t(2), "cut".into());
+        assert_eq!(m.correct_count(), 0, "everyone still lists the other side");
+        for (o, others) in [(0, [2, 3]), (1, [2, 3]), (2, [0, 1])] {
+            for x in others {
+                m.member_down(t(5), o, x, None);
+            }
+        }
+        assert_eq!(m.correct_count(), 3);
+        assert!(!m.all_correct());
+        m.member_down(t(6), 3, 0, None);
+        m.member_down(t(7), 3, 1, None);
+        assert!(m.all_correct());
+        let p = &m.partitions()[0];
+        assert_eq!(p.sides, 2);
+        assert_eq!(p.sides_apart_after_s, Some(5.0));
+        assert_eq!(m.marks().next().unwrap().converged_after_s, Some(5.0));
+    }
+
+    #[test]
+    fn after_a_heal_a_correct_view_holds_every_live_node_again() {
+        let mut m = four_who_know_each_other();
+        m.partition(t(2), "cut", vec![0, 0, 1, 1]);
+        for (o, others) in [(0, [2, 3]), (1, [2, 3]), (2, [0, 1]), (3, [0, 1])] {
+            for x in others {
+                m.member_down(t(5), o, x, None);
+            }
+        }
+        assert!(m.all_correct());
+        m.heal(t(10));
+        m.mark(t(10), "heal".into());
+        assert_eq!(m.correct_count(), 0, "everyone holds only its side");
+        for (o, others) in [(0, [2, 3]), (1, [2, 3]), (2, [0, 1]), (3, [0, 1])] {
+            for x in others {
+                m.member_up(t(12), o, x);
+            }
+        }
+        assert!(m.all_correct());
+        let p = &m.partitions()[0];
+        assert_eq!(p.healed_at_s, Some(10.0));
+        assert_eq!(p.seen_stopped_at_heal, Some(1.0));
+        assert_eq!(p.agreed_after_s, Some(2.0));
+        assert_eq!(m.marks().next().unwrap().converged_after_s, Some(2.0));
+    }
+
+    #[test]
+    fn a_heal_records_how_far_the_sides_had_got_apart() {
+        let mut m = four_who_know_each_other();
+        m.partition(t(2), "cut", vec![0, 0, 1, 1]);
+        m.member_down(t(3), 0, 2, None);
+        m.member_down(t(3), 3, 1, None);
+        m.heal(t(4));
+        // Two of the eight (node, node across the cut) pairs were apart.
+        assert_eq!(m.partitions()[0].seen_stopped_at_heal, Some(0.25));
+        assert_eq!(m.partitions()[0].sides_apart_after_s, None);
+    }
+
+    #[test]
+    fn a_crash_during_a_partition_leaves_its_side_only() {
+        let mut m = four_who_know_each_other();
+        m.partition(t(2), "cut", vec![0, 0, 1, 1]);
+        m.on_crash(t(3), 3, CrashCause::Host);
+        for (o, others) in [(0, [2, 3]), (1, [2, 3]), (2, [0, 1])] {
+            for x in others {
+                m.member_down(t(5), o, x, None);
+            }
+        }
+        assert_eq!(
+            m.correct_count(),
+            2,
+            "node 2 still holds the crashed node 3"
+        );
+        m.member_down(t(6), 2, 3, None);
+        assert!(m.all_correct());
+        assert_eq!(m.partitions()[0].sides_apart_after_s, Some(4.0));
+    }
+
+    #[test]
+    fn an_operation_still_waiting_when_a_partition_comes_never_converges() {
+        let mut m = four_who_know_each_other();
+        m.on_crash(t(2), 3, CrashCause::Host);
+        m.mark(t(2), "crash".into());
+        m.partition(t(3), "cut", vec![0, 0, 1, 1]);
+        m.heal(t(4));
+        for o in 0..3 {
+            m.member_down(t(5), o, 3, None);
+        }
+        assert!(m.all_correct());
+        let crash = m.marks().next().unwrap();
+        assert_eq!(crash.converged_after_s, None);
+        assert_eq!(crash.cut_short_by.as_deref(), Some("cut at 3.000 s"));
+        let p = &m.partitions()[0];
+        assert_eq!(p.sides_apart_after_s, None, "healed first");
+        assert_eq!(
+            p.seen_stopped_at_heal,
+            Some(0.0),
+            "nobody had been marked down"
+        );
+        assert_eq!(p.agreed_after_s, Some(1.0));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::measure::{CrashCause, CrashRecord, FalseDownCauses, Mark};
+use crate::measure::{CrashCause, CrashRecord, FalseDownCauses, Mark, PartitionRecord};
 use crate::network::NetStats;
 
 /// Everything measured in one run. Serialised as the `--json` object.
@@ -23,7 +23,8 @@ pub struct RunReport {
     pub formed: bool,
     /// Virtual seconds the formation step took (0 when there was none).
     pub formation_s: f64,
-    /// Whether every live node's view was correct at the end.
+    /// Whether every live node's view was correct at the end (every live
+    /// node; the live nodes on its side if a partition still stood).
     pub converged: bool,
     /// Virtual seconds from the last operation until every view was correct; null if never.
     pub convergence_s: Option<f64>,
@@ -106,6 +107,9 @@ pub struct RunReport {
     pub event_log_hash: String,
     /// The operations of the timeline (node starts left out) and their convergence times.
     pub timeline: Vec<Mark>,
+    /// Every partition: when every side saw the others stopped, when it was
+    /// healed, and when every live node listed every live node again.
+    pub partitions: Vec<PartitionRecord>,
     /// What the network did.
     pub network: NetStats,
     /// Datagrams the nodes dropped on receipt (seal, size, decoding).
@@ -123,6 +127,59 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+impl RunReport {
+    /// The timeline in words: for each operation, its time (virtual
+    /// seconds), what it was, and what came of it: for a partition, when
+    /// every side saw the others stopped; for its heal, when the cluster
+    /// agreed again; for anything else, when every live view was correct
+    /// again.
+    pub fn timeline_outcomes(&self) -> Vec<(f64, &str, String)> {
+        self.timeline
+            .iter()
+            .map(|m| (m.at_s, m.what.as_str(), self.outcome(m)))
+            .collect()
+    }
+
+    fn outcome(&self, m: &Mark) -> String {
+        let missing = || match &m.cut_short_by {
+            Some(by) => format!("before the {by}"),
+            None => "within the run".to_owned(),
+        };
+        if let Some(p) = self
+            .partitions
+            .iter()
+            .find(|p| p.at_s == m.at_s && p.what == m.what)
+        {
+            let others = if p.sides == 2 {
+                "the other side"
+            } else {
+                "the other sides"
+            };
+            let how_far = match p.seen_stopped_at_heal {
+                Some(f) if p.sides_apart_after_s.is_none() => format!(
+                    " (at the heal the nodes saw {:.1}% of {others} stopped)",
+                    f * 100.0
+                ),
+                _ => String::new(),
+            };
+            return match m.converged_after_s {
+                Some(x) => format!("every side sees {others} stopped after {x:.3} s"),
+                None => format!("not every side saw {others} stopped {}{how_far}", missing()),
+            };
+        }
+        let heals_partition = self
+            .partitions
+            .iter()
+            .any(|p| p.healed_at_s == Some(m.at_s));
+        match m.converged_after_s {
+            Some(y) if heals_partition => format!("agreed again after {y:.3} s"),
+            None if heals_partition => format!("not agreed again {}", missing()),
+            Some(x) => format!("views correct after {x:.3} s"),
+            None => format!("views not all correct {}", missing()),
+        }
+    }
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -161,27 +218,19 @@ impl fmt::Display for RunReport {
                 self.formation_s
             )?;
         }
-        for m in &self.timeline {
-            writeln!(
-                f,
-                "  {:>9.3} s   {:<32} views correct after {}",
-                m.at_s,
-                m.what,
-                opt(m.converged_after_s)
-            )?;
+        for (at, what, outcome) in self.timeline_outcomes() {
+            writeln!(f, "  {at:>9.3} s   {what}: {outcome}")?;
         }
         writeln!(
             f,
-            "  converged     {} ({:.1}% of {} live views correct; slowest node knows {} members)",
-            if self.converged { "yes" } else { "NO" },
+            "  converged     {} ({:.1}% of {} live views correct at the end; slowest node knows {} members)",
+            match self.convergence_s {
+                Some(s) if self.converged => format!("yes, {s:.3} s after the last operation"),
+                _ => "NO".to_owned(),
+            },
             self.converged_fraction * 100.0,
             self.live_nodes,
             self.slowest_node_members
-        )?;
-        writeln!(
-            f,
-            "  convergence   {} after the last operation",
-            opt(self.convergence_s)
         )?;
         for d in &self.detection_by_cause {
             writeln!(

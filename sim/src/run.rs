@@ -72,10 +72,16 @@ pub fn apply(world: &mut World, op: &Op, seeds: &[u32]) {
         Op::HostCrash { node } => world.crash(*node, false),
         Op::Partition { one_way, .. } => {
             if let Some(sides) = op.sides_of(n) {
-                world.net().partition(sides, *one_way);
+                world.net().partition(sides.clone(), *one_way);
+                let now = world.now();
+                world.measure_mut().partition(now, &op.to_string(), sides);
             }
         }
-        Op::Heal => world.heal(),
+        Op::Heal => {
+            world.heal();
+            let now = world.now();
+            world.measure_mut().heal(now);
+        }
         Op::SetLoss { p } => world.net().set_loss(*p),
         Op::SetDuplicate { p } => world.net().set_duplicate(*p),
         Op::SetNodeLoss { node, p } => world.net().set_outbound_loss(*node, *p),
@@ -286,6 +292,7 @@ fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) ->
         events: world.log().len(),
         event_log_hash: format!("{:016x}", world.log().hash()),
         timeline,
+        partitions: m.partitions().to_vec(),
         network: world.network().stats(),
         datagrams_dropped: totals.datagrams_dropped,
         views_audited: world.audits_corrected(),

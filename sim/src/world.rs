@@ -297,6 +297,12 @@ impl World {
         &self.measure
     }
 
+    /// The measurements, to tell them what the timeline changed (a
+    /// partition made or lifted).
+    pub fn measure_mut(&mut self) -> &mut Measure {
+        &mut self.measure
+    }
+
     /// The event log so far.
     pub fn log(&self) -> &EventLog {
         &self.log

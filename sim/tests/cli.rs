@@ -43,6 +43,8 @@ fn run_with_json_prints_exactly_one_object_with_every_documented_field() {
         "gossip_bytes_per_node_s",
         "resurrections",
         "max_view_size",
+        "timeline",
+        "partitions",
         "reproduce",
     ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
@@ -79,6 +81,53 @@ fn plot_writes_an_svg_of_the_convergence_curve() {
     let svg = std::fs::read_to_string(&path).unwrap();
     assert!(svg.starts_with("<svg") || svg.contains("<svg"));
     assert!(svg.contains("polyline") || svg.contains("path"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn partition_heal_prints_both_times_and_its_plot_marks_the_partition_and_the_heal() {
+    let dir = std::env::temp_dir().join(format!("rollcall-sim-heal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("heal.svg");
+    let out = sim()
+        // The README's main command, small: at 20 nodes the halves see
+        // each other stopped about 17 s into the 30 s cut.
+        .args(["run", "--nodes", "20", "--seed", "1"])
+        .args(["--scenario", "partition-heal", "--plot"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let times = |prefix: &str| -> Vec<f64> {
+        text.lines()
+            .filter_map(|l| l.split_once(prefix))
+            .filter_map(|(_, rest)| rest.trim_end_matches(" s").parse().ok())
+            .collect()
+    };
+    let apart = times("every side sees the other side stopped after ");
+    let agreed = times("heal: agreed again after ");
+    assert!(apart.len() == 1 && apart[0] > 0.0, "{text}");
+    assert!(agreed.len() == 1 && agreed[0] > 0.0, "{text}");
+    assert!(!text.contains("views correct after 0.000 s"), "{text}");
+    let svg = std::fs::read_to_string(&path).unwrap();
+    // Each mark's label is one text line per line of the label.
+    let lines: Vec<&str> = svg.lines().map(str::trim).collect();
+    for label in [
+        "partition (symmetric) into 2 sides".to_owned(),
+        format!(
+            "every side sees the other side stopped after {:.3} s",
+            apart[0]
+        ),
+        "heal".to_owned(),
+        format!("agreed again after {:.3} s", agreed[0]),
+    ] {
+        assert!(lines.contains(&label.as_str()), "no {label:?} in the plot");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -108,6 +108,114 @@ fn a_partition_of_two_halves_heals_within_the_bound() {
     assert!(r.network.partitioned > 0);
 }
 
+/// Two halves cut at 1 s and healed at 61 s: long enough for every side to
+/// see the other stopped (20 to 30 s at 30 nodes), then 60 s to agree again.
+fn halves_apart_for_a_minute() -> Plan {
+    plan(
+        120.0,
+        vec![
+            TimedOp::new(
+                1.0,
+                Op::Partition {
+                    sides: Some(2),
+                    groups: None,
+                    one_way: false,
+                },
+            ),
+            TimedOp::new(61.0, Op::Heal),
+        ],
+    )
+}
+
+#[test]
+fn a_partition_heal_reports_when_the_sides_saw_each_other_stopped_and_when_they_agreed_again() {
+    let out = run(&custom(30, 2, halves_apart_for_a_minute()), None).unwrap();
+    let r = &out.report;
+    assert_eq!(r.partitions.len(), 1, "{r}");
+    let p = &r.partitions[0];
+    assert_eq!(p.sides, 2, "{r}");
+    let apart = p
+        .sides_apart_after_s
+        .unwrap_or_else(|| panic!("the sides never saw each other stopped: {r}"));
+    let healed = p.healed_at_s.unwrap_or_else(|| panic!("no heal: {r}"));
+    let agreed = p
+        .agreed_after_s
+        .unwrap_or_else(|| panic!("no agreement after the heal: {r}"));
+    assert!(apart > 0.0, "{r}");
+    assert!(
+        p.at_s + apart < healed,
+        "sides apart only after the heal: {r}"
+    );
+    assert!(agreed > 0.0, "{r}");
+    let text = r.to_string();
+    assert!(
+        text.contains(&format!(
+            "every side sees the other side stopped after {apart:.3} s"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("heal: agreed again after {agreed:.3} s")),
+        "{text}"
+    );
+}
+
+#[test]
+fn during_a_partition_the_curve_counts_views_that_hold_their_own_side() {
+    let out = run(&custom(30, 2, halves_apart_for_a_minute()), None).unwrap();
+    let p = &out.report.partitions[0];
+    let (cut, apart) = (p.at_s, p.at_s + p.sides_apart_after_s.unwrap());
+    let healed = p.healed_at_s.unwrap();
+    let between = |from: f64, to: f64| -> Vec<f64> {
+        out.samples
+            .iter()
+            .filter(|s| s.0 >= from && s.0 < to)
+            .map(|s| s.1)
+            .collect()
+    };
+    // Just after the cut every node still lists the other side: none is
+    // correct. Once every side holds only itself, all are, until the heal.
+    let after_cut = between(cut, cut + 1.0);
+    assert!(after_cut.len() >= 9 && after_cut.iter().all(|&f| f == 0.0));
+    let apart_until_heal = between(apart, healed);
+    assert!(!apart_until_heal.is_empty() && apart_until_heal.iter().all(|&f| f == 1.0));
+}
+
+#[test]
+fn an_operation_still_settling_at_a_partition_is_reported_as_cut_short() {
+    let p = plan(
+        60.0,
+        vec![
+            TimedOp::new(1.0, Op::HostCrash { node: 3 }),
+            TimedOp::new(
+                1.5,
+                Op::Partition {
+                    sides: Some(2),
+                    groups: None,
+                    one_way: false,
+                },
+            ),
+            TimedOp::new(40.0, Op::Heal),
+        ],
+    );
+    let out = run(&custom(12, 3, p), None).unwrap();
+    let r = &out.report;
+    let crash = &r.timeline[0];
+    assert_eq!(crash.converged_after_s, None, "{r}");
+    assert!(
+        crash
+            .cut_short_by
+            .as_deref()
+            .is_some_and(|by| by.starts_with("partition (symmetric) into 2 sides at ")),
+        "{r}"
+    );
+    assert!(
+        r.to_string()
+            .contains("host crash n3: views not all correct before the partition"),
+        "{r}"
+    );
+}
+
 #[test]
 fn three_equal_sides_heal_within_the_bound() {
     let out = run(&spec(21, 5, Scenario::Partition3, None), None).unwrap();
