@@ -45,7 +45,7 @@ const GOLDEN: [Golden; 3] = [
         seed: 2,
         duration: 90.0,
         events: 2329,
-        hash: "0c5a061bbeb69df3",
+        hash: "a921da20e9859090",
     },
     Golden {
         scenario: Scenario::Churn,
