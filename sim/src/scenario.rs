@@ -55,9 +55,10 @@ pub enum Scenario {
     Crash,
     /// As `crash`, but the whole host goes down: silence.
     HostCrash,
-    /// A formed cluster splits into two halves at 5 s and heals 30 s later.
+    /// A formed cluster splits into two halves at 5 s and heals 60 s later
+    /// (long enough for every side to see the other stopped at 1,000 nodes).
     PartitionHeal,
-    /// A formed cluster splits into three equal sides at 5 s and heals 30 s later.
+    /// A formed cluster splits into three equal sides at 5 s and heals 60 s later.
     Partition3,
     /// A formed cluster under random loss (`--loss`, default 10%); one node crashes at 5 s.
     Loss,
@@ -174,7 +175,9 @@ impl Scenario {
                         one_way: false,
                     },
                 ));
-                ops.push(TimedOp::new(35.0, Op::Heal));
+                // At 1,000 nodes the sides need 40-60 s to see each other
+                // stopped (Lifeguard holds suspicions until confirmed).
+                ops.push(TimedOp::new(65.0, Op::Heal));
                 (Formation::Converged, 180.0)
             }
             Scenario::Loss => {
