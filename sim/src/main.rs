@@ -54,13 +54,16 @@ force-left generation (any renewal) after the force-leave;
   3. bounded view: no node holds more than N records (the N-1 other names, \
 plus the down record of its own previous identity that foca keeps after a \
 renewal); in autoclean, no live node holds the crashed node at the end; in long-partition, \
-no node holds the other side at the heal.
+no node holds the other side at the heal;
+  4. honest measurement: no view changed without an event (the world's audit \
+re-read none: views_audited = 0); a failure names the node and time of the first.
 
   bound = 2 x periodic_announce_to_down_members + detection bound + 30 s discovery
         (LAN, 30 nodes: 130 s + 8.9 s + 30 s = 168.9 s, about 169 protocol periods)
 
 autoclean and long-partition run with autoclean = 60 s; every node rediscovers \
-its seeds (static discovery) every 5 s while alone and every 30 s otherwise. A \
+its seeds (static discovery) when its core asks: every 5 s while alone, every 30 s \
+otherwise, and at once when it finds itself alone again. A \
 failing seed prints the command that reproduces it; the exit status is then \
 non-zero.";
 
@@ -76,7 +79,8 @@ of live nodes within the liveness bound:
 
 foca has no anti-entropy: sides that declared each other down meet again only \
 through the periodic announce to down members, hence two of its periods. A seed \
-that misses the bound fails; the command that reproduces it is printed and the \
+that misses the bound, or whose views the world's audit had to re-read (a view \
+change no event reported), fails; the command that reproduces it is printed and the \
 exit status is non-zero.
 
 Seeds: --seeds K runs seeds 1..=K (from --first-seed). ROLLCALL_SIM_SEED=X runs \

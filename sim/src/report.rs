@@ -117,6 +117,8 @@ pub struct RunReport {
     /// Views the once-per-sample audit found out of step with the node's
     /// own count and re-read (view changes the node reported no event for).
     pub views_audited: u64,
+    /// The first view the audit corrected: (node, virtual seconds).
+    pub first_view_audit: Option<(u32, f64)>,
     /// The command that reproduces this run.
     pub reproduce: String,
 }
@@ -130,6 +132,23 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 impl RunReport {
+    /// Why the measurements cannot be trusted, if they cannot: a view the
+    /// audit had to re-read is a view change no event reported, repaired
+    /// inside the numbers that depend on it.
+    pub fn audit_failure(&self) -> Option<String> {
+        if self.views_audited == 0 {
+            return None;
+        }
+        let first = match self.first_view_audit {
+            Some((node, at)) => format!(", the first of node n{node} at {at:.3} s"),
+            None => String::new(),
+        };
+        Some(format!(
+            "{} views changed without an event and were re-read by the audit{first}",
+            self.views_audited
+        ))
+    }
+
     /// The timeline in words: for each operation, its time (virtual
     /// seconds), what it was, and what came of it: for a partition, when
     /// every side saw the others stopped; for its heal, when the cluster

@@ -296,6 +296,7 @@ fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) ->
         network: world.network().stats(),
         datagrams_dropped: totals.datagrams_dropped,
         views_audited: world.audits_corrected(),
+        first_view_audit: world.first_audit().map(|(i, t)| (i, t.as_secs_f64())),
         reproduce: spec.reproduce.clone(),
     }
 }

@@ -18,6 +18,10 @@
 //!    record of the crashed node (it was forgotten everywhere); in
 //!    `long-partition`, at the heal no node holds any record of the other
 //!    side.
+//! 4. **Honest measurement.** No view was re-read by the world's audit
+//!    (`views_audited` = 0): a view that changed without an event would
+//!    be repaired inside the numbers above. A failure names the node and
+//!    the time of the first one.
 //!
 //! # The bound
 //!
@@ -147,6 +151,7 @@ pub fn check_seed(
             r.slowest_node_members
         )),
     }
+    failures.extend(r.audit_failure());
     if r.resurrections > 0 {
         failures.push(format!(
             "{} force-left nodes resurrected ({} MemberUp events)",

@@ -157,7 +157,8 @@ pub fn plan_for(seed: u64, nodes: u32, profile: NetProfile) -> (Plan, String) {
 pub struct SeedOutcome {
     /// The seed.
     pub seed: u64,
-    /// Whether every live view was correct within the bound.
+    /// Whether every live view was correct within the bound, with no view
+    /// re-read by the audit.
     pub ok: bool,
     /// Seconds after the heal until every live view was correct.
     pub converged_after_s: Option<f64>,
@@ -190,7 +191,7 @@ pub fn run_seed(seed: u64, nodes: u32, profile: NetProfile) -> Result<SeedOutcom
     let converged_after_s = out.report.convergence_s;
     Ok(SeedOutcome {
         seed,
-        ok: out.report.converged,
+        ok: out.report.converged && out.report.audit_failure().is_none(),
         converged_after_s,
         faults,
         report: out.report,
@@ -220,5 +221,8 @@ pub fn describe(o: &SeedOutcome) -> String {
         }
     }
     let _ = write!(s, "  [{}]", o.faults);
+    if let Some(f) = o.report.audit_failure() {
+        let _ = write!(s, "\n    {f}");
+    }
     s
 }

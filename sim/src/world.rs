@@ -180,6 +180,7 @@ pub struct World {
     sample_every: Duration,
     next_audit: Time,
     audits_corrected: u64,
+    first_audit: Option<(u32, Time)>,
     discovery_seeds: Vec<Peer>,
     index_of_name: HashMap<NodeName, u32>,
     resurrected: BTreeSet<u32>,
@@ -248,6 +249,7 @@ impl World {
             sample_every: cfg.sample_every,
             next_audit: Time::ZERO,
             audits_corrected: 0,
+            first_audit: None,
             resurrected: BTreeSet::new(),
             resurrection_events: 0,
             max_view_size: 0,
@@ -671,6 +673,7 @@ impl World {
             let tracked = self.measure.tracked_members(i);
             if real != tracked {
                 self.audits_corrected += 1;
+                self.first_audit.get_or_insert((i, self.now));
                 let what =
                     format!("audit: view re-read (node holds {real}, events said {tracked})");
                 self.log.record_other(self.now, i, &what);
@@ -683,6 +686,11 @@ impl World {
     /// change the node reported no event for).
     pub fn audits_corrected(&self) -> u64 {
         self.audits_corrected
+    }
+
+    /// The node and time of the first view the audit corrected, if any.
+    pub fn first_audit(&self) -> Option<(u32, Time)> {
+        self.first_audit
     }
 
     /// Force-left nodes that some node reported up again at a covered
