@@ -347,11 +347,15 @@ impl Node {
     /// `winner`'s view, listening to the winner only until then.
     fn rejoin_side(&mut self, winner: NodeId, theirs: &Side, lead: bool) {
         let me = self.swim.identity().clone();
-        let former: BTreeMap<NameKey, NodeId> = self
-            .swim
-            .iter_members()
-            .map(|m| (m.id().name().key(), m.id().clone()))
-            .collect();
+        // Side-mates of an earlier rejoin not back yet are still awaited
+        // (the events count them as members); the members held now join
+        // them, under the identity held now.
+        let mut former: BTreeMap<NameKey, NodeId> = std::mem::take(&mut self.heal.former);
+        former.extend(
+            self.swim
+                .iter_members()
+                .map(|m| (m.id().name().key(), m.id().clone())),
+        );
         if lead {
             let follow = SyncMsg::Follow {
                 from: me.clone(),

@@ -575,11 +575,15 @@ impl Node {
                 OwnedNotification::Rename(old, new) => {
                     if self.tombstones.covers(&new) {
                         self.bury(&new);
-                    } else {
+                    } else if self.swim.iter_members().any(|m| m.id() == &new) {
                         self.came_back(&new);
                         let event = self.renamed_event(old, new);
                         self.io.events.push_back(event);
                     }
+                    // Else the new identity is down: a down record renamed
+                    // (foca reports no change of the active set), or an
+                    // active one that went down with it (a `MemberDown`
+                    // follows). Either way nobody came back.
                 }
                 OwnedNotification::Active => self.io.events.push_back(Event::Joined),
                 OwnedNotification::Idle => self.io.events.push_back(Event::Alone),
