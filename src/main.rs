@@ -6,6 +6,7 @@
 //! rollcall ctl ... cluster join NODE
 //! rollcall ctl ... cluster leave
 //! rollcall ctl ... cluster force-leave NODE
+//! rollcall ctl ... stats [--json]
 //! ```
 //!
 //! Errors are one line on stderr and a non-zero exit status.
@@ -19,7 +20,9 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
 use rollcall::runtime::control::{self, Request, Response};
 use rollcall::runtime::signal::ShutdownSignal;
-use rollcall::runtime::{Agent, AgentConfig, ControlServer};
+#[cfg(feature = "metrics")]
+use rollcall::runtime::MetricsServer;
+use rollcall::runtime::{Agent, AgentConfig, ControlServer, MetricsConfig};
 
 /// How long the agent may take to leave and exit after SIGINT/SIGTERM.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
@@ -62,6 +65,12 @@ enum Ctl {
     Cluster {
         #[command(subcommand)]
         command: Cluster,
+    },
+    /// Print the agent's counters (what the metrics endpoint exports).
+    Stats {
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -112,13 +121,16 @@ fn run(cli: Cli) -> Result<()> {
         Top::Ctl {
             config,
             data_dir,
-            command: Ctl::Cluster { command },
+            command,
         } => {
             let data_dir = match data_dir {
                 Some(dir) => dir,
                 None => AgentConfig::load(config.as_deref())?.data_dir,
             };
-            runtime.block_on(ctl(data_dir, command))
+            match command {
+                Ctl::Cluster { command } => runtime.block_on(ctl(data_dir, command)),
+                Ctl::Stats { json } => runtime.block_on(stats(data_dir, json)),
+            }
         }
     }
 }
@@ -137,9 +149,14 @@ async fn agent(config: AgentConfig) -> Result<()> {
     // Before anything else: from here on the signals wake us, not kill us.
     let mut signals = ShutdownSignal::new().context("cannot install signal handlers")?;
     let data_dir = config.data_dir.clone();
+    let metrics_config = config.metrics;
     let mut agent = Agent::start(config).await?;
     let control = ControlServer::start(&data_dir, agent.handle()).await?;
     tracing::info!("control socket at {}", control.path().display());
+    let _metrics = match metrics_config {
+        Some(m) => Some(metrics(&m, &agent).await?),
+        None => None,
+    };
     tokio::select! {
         name = signals.recv() => {
             tracing::info!("{name}: leaving the cluster");
@@ -150,6 +167,33 @@ async fn agent(config: AgentConfig) -> Result<()> {
         }
         () = agent.stopped() => Err(anyhow!("the agent stopped unexpectedly")),
     }
+}
+
+/// Starts the metrics endpoint `[metrics]` asks for.
+#[cfg(feature = "metrics")]
+async fn metrics(config: &MetricsConfig, agent: &Agent) -> Result<MetricsServer> {
+    let server = MetricsServer::start(config, agent.handle()).await?;
+    tracing::info!("metrics at http://{}/metrics", server.local_addr());
+    Ok(server)
+}
+
+/// Config validation refuses `[metrics]` in a build without it.
+#[cfg(not(feature = "metrics"))]
+async fn metrics(_: &MetricsConfig, _: &Agent) -> Result<()> {
+    Err(anyhow!(
+        "metrics.listen: Prometheus metrics are not in this build (cargo feature `metrics`)"
+    ))
+}
+
+async fn stats(data_dir: PathBuf, json: bool) -> Result<()> {
+    let path = control::socket_path(&data_dir);
+    match control::request(&path, &Request::Stats).await? {
+        Response::Stats(stats) if json => println!("{}", serde_json::to_string(&stats)?),
+        Response::Stats(stats) => println!("{stats}"),
+        Response::Error { message } => return Err(anyhow!(message)),
+        Response::Ok { .. } => return Err(anyhow!("unexpected answer from the agent")),
+    }
+    Ok(())
 }
 
 async fn ctl(data_dir: PathBuf, command: Cluster) -> Result<()> {
@@ -175,5 +219,6 @@ async fn ctl(data_dir: PathBuf, command: Cluster) -> Result<()> {
             Ok(())
         }
         Response::Error { message } => Err(anyhow!(message)),
+        Response::Stats(_) => Err(anyhow!("unexpected answer from the agent")),
     }
 }

@@ -146,3 +146,27 @@ fn a_healed_cluster_idles_as_cheaply_as_before_the_cut() {
         "idle bytes after the heal {after} against {before} before"
     );
 }
+
+#[test]
+fn each_loser_counts_one_lost_run_and_a_winner_that_compared_counts_its_win_once() {
+    // The side that meets the evidence first decides: over these cuts it is
+    // sometimes a winner (it counts a win), sometimes the losers alone.
+    let mut wins = 0;
+    for secs in [20, 30, 40, 50, 60] {
+        let (mut net, _) = cut_and_lift(Duration::from_secs(secs));
+        assert!(net.run_until(Duration::from_secs(10), MemNet::converged));
+        // More seconds of summaries must count nothing again.
+        net.run_for(Duration::from_secs(5));
+        for (i, n) in net.nodes.iter().enumerate() {
+            let s = n.stats();
+            let loser = LOSERS.contains(&i);
+            assert_eq!(s.autoheal_lost, u64::from(loser), "cut {secs} s, node {i}");
+            assert!(
+                s.autoheal_won <= u64::from(!loser),
+                "cut {secs} s, node {i}"
+            );
+            wins += s.autoheal_won;
+        }
+    }
+    assert!(wins >= 1, "no winner ever counted a win");
+}

@@ -44,7 +44,8 @@ pub use identity::{NodeId, Peer};
 pub use membership::Status;
 pub use name::{NameError, NodeName};
 pub use node::{
-    Command, CommandError, EvidenceStats, LifeguardStats, Node, Stats, Transmit, Unreachable,
+    Command, CommandError, EvidenceStats, LifeguardStats, MemberCounts, Node, Stats, Transmit,
+    Unreachable,
 };
 pub use rng::SeedRng;
 pub use time::Time;

@@ -174,7 +174,8 @@ pub enum SyncReject {
 }
 
 /// Counters of the sync exchange.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SyncStats {
     /// Sessions this node opened.
     pub sessions_started: u64,

@@ -102,7 +102,8 @@ pub enum DropReason {
 }
 
 /// Datagrams dropped, by reason. Every drop is counted exactly once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DropCounts {
     /// See [`DropReason::TooShort`].
     pub too_short: u64,

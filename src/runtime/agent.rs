@@ -28,7 +28,7 @@ use super::config::{AgentConfig, DiscoveryStrategy};
 use super::discovery::{self, resolve_peer, AddrFamily, Discovery, DiscoveryError, ResolveError};
 use super::driver::Driver;
 use super::inputs::Input;
-use super::stats::AgentStats;
+use super::stats::{AgentStats, DiscoveryCounters};
 use super::transport::{Transport, UdpTransport};
 use crate::core::name::PortError;
 use crate::core::{
@@ -287,11 +287,14 @@ impl Agent {
         let (left_tx, left_rx) = watch::channel(false);
         // One request waits while another is answered; more merge into it.
         let (discover_tx, discover_rx) = mpsc::channel(1);
+        let counters = Arc::new(DiscoveryCounters::default());
+        let strategy = discovery.name();
         let discovery_task = tokio::spawn(discovery::task::run(
             discovery,
             discover_rx,
             inputs_tx.clone(),
             left_rx,
+            Arc::clone(&counters),
         ));
         let driver = Driver {
             node,
@@ -304,6 +307,7 @@ impl Agent {
             discover: discover_tx,
             discovery: Some(discovery_task),
             addrs: Default::default(),
+            discovery_stats: (counters, strategy),
         };
         let task = tokio::spawn(driver.run());
         let handle = AgentHandle {
@@ -384,7 +388,8 @@ impl AgentHandle {
         self.ask(Input::Status).await
     }
 
-    /// Traffic and drop counters.
+    /// Every counter: traffic, drops, probes, suspicions, sync, autoheal,
+    /// autoclean, discovery; members by state; the identity's version.
     pub async fn stats(&self) -> Result<AgentStats, AgentError> {
         self.ask(Input::Stats).await
     }

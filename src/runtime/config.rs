@@ -54,6 +54,9 @@
 //! namespace = "default"
 //! address_type = "ip"             # ip | dns | hostname
 //! suffix = "pod.local"            # for dns and hostname names
+//!
+//! [metrics]                       # absent: nothing listens
+//! listen = "127.0.0.1:9100"       # GET /metrics, Prometheus text format
 //! ```
 //!
 //! Every key is optional. An environment variable `ROLLCALL_<SECTION>__<KEY>`
@@ -192,6 +195,18 @@ pub struct AgentConfig {
     pub discovery_interval_alone: Duration,
     /// `cluster.discovery_interval`: rediscovery while in a cluster.
     pub discovery_interval: Duration,
+    /// `[metrics]`: the Prometheus endpoint; `None` (no table) serves none.
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// `[metrics]`: where the agent serves its counters in the Prometheus text
+/// format (see [`crate::runtime::metrics`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `metrics.listen`: the TCP address, `IP:port` (`"127.0.0.1:9100"`).
+    /// Required in the table. The endpoint has no authentication: bind it
+    /// to loopback or a private network.
+    pub listen: SocketAddr,
 }
 
 /// Why a configuration was refused. Nothing was started.
@@ -253,6 +268,7 @@ impl AgentConfig {
             max_datagram_size: 1400,
             discovery_interval_alone: Duration::from_secs(5),
             discovery_interval: Duration::from_secs(30),
+            metrics: None,
         }
     }
 
@@ -423,6 +439,34 @@ struct RawConfig {
     node: RawNode,
     #[serde(default)]
     cluster: RawCluster,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    listen: Option<String>,
+}
+
+impl RawMetrics {
+    /// `[metrics]`, checked; errors are (key, message).
+    fn validate(self) -> Result<MetricsConfig, (String, String)> {
+        let err = |message: String| ("metrics.listen".to_owned(), message);
+        let text = self.listen.ok_or_else(|| {
+            err("is required in [metrics] (an IP:port such as \"127.0.0.1:9100\")".into())
+        })?;
+        if !cfg!(feature = "metrics") {
+            return Err(err(
+                "Prometheus metrics are not in this build (cargo feature `metrics`)".into(),
+            ));
+        }
+        let listen = text.trim().parse().map_err(|_| {
+            err(format!(
+                "{text:?} is not an IP:port address (such as \"127.0.0.1:9100\")"
+            ))
+        })?;
+        Ok(MetricsConfig { listen })
+    }
 }
 
 #[derive(Deserialize)]
@@ -538,6 +582,7 @@ impl RawConfig {
     /// The checks serde cannot make; errors are (key, message).
     fn validate(self) -> Result<AgentConfig, (String, String)> {
         let err = |key: &str, message: String| (key.to_owned(), message);
+        let metrics = self.metrics.map(RawMetrics::validate).transpose()?;
         let (node, cluster) = (self.node, self.cluster);
         if node.cookie.is_empty() {
             return Err(err("node.cookie", "must not be empty".into()));
@@ -616,6 +661,7 @@ impl RawConfig {
             max_datagram_size: cluster.max_datagram_size,
             discovery_interval_alone: cluster.discovery_interval_alone,
             discovery_interval: cluster.discovery_interval,
+            metrics,
         };
         config
             .core_config()
@@ -978,6 +1024,38 @@ seeds = ["rollcall@127.0.0.1", "rollcall1@127.0.0.1"]
     fn a_port_beyond_65535_is_refused_at_load() {
         let e = err("[node]\nname = \"rc9@127.0.0.1\"\n[cluster]\nbase_port = 65530\n");
         assert!(e.contains("cluster.base_port"), "{e}");
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn metrics_listen_only_when_the_table_is_there() {
+        assert_eq!(parse("").unwrap().metrics, None);
+        let c = parse("[metrics]\nlisten = \"127.0.0.1:9100\"\n").unwrap();
+        assert_eq!(c.metrics.unwrap().listen, "127.0.0.1:9100".parse().unwrap());
+        let c = parse_env("", &[("ROLLCALL_METRICS__LISTEN", "[::1]:9200")]).unwrap();
+        assert_eq!(c.metrics.unwrap().listen, "[::1]:9200".parse().unwrap());
+    }
+
+    #[test]
+    fn a_bad_metrics_listen_address_is_refused_naming_metrics_listen() {
+        for bad in ["localhost:9100", "127.0.0.1", "127.0.0.1:99999", ""] {
+            let e = err(&format!("[metrics]\nlisten = {bad:?}\n"));
+            assert!(e.starts_with("test.toml: metrics.listen: "), "{e}");
+        }
+        let e = err("[metrics]\n");
+        assert!(
+            e.starts_with("test.toml: metrics.listen: is required"),
+            "{e}"
+        );
+        let e = err("[metrics]\nlisten = \"127.0.0.1:9100\"\npath = \"/m\"\n");
+        assert!(e.contains("metrics.path: unknown field"), "{e}");
+        let e = parse_env("", &[("ROLLCALL_METRICS__LISTEN", "nowhere")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("environment variable ROLLCALL_METRICS__LISTEN: metrics.listen: "),
+            "{e}"
+        );
     }
 
     #[test]

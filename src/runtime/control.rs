@@ -12,7 +12,8 @@
 //! <- {"error":{"message":"this node is already in a cluster; leave it first"}}
 //! ```
 //!
-//! Requests: `status`, `join` (`node`), `leave`, `force_leave` (`node`).
+//! Requests: `status`, `join` (`node`), `leave`, `force_leave` (`node`),
+//! `stats` (answered `{"stats":{...}}`, an [`AgentStats`]).
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -25,6 +26,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
 use super::agent::{AgentError, AgentHandle};
+use super::stats::AgentStats;
 use crate::core::{NodeName, Status};
 
 /// The socket's file name inside `data_dir`.
@@ -63,6 +65,8 @@ pub enum Request {
         /// The node to remove, `name@host`.
         node: String,
     },
+    /// `stats`: every counter the agent keeps.
+    Stats,
 }
 
 /// The agent's answer.
@@ -81,6 +85,8 @@ pub enum Response {
         /// What went wrong.
         message: String,
     },
+    /// The answer to `stats`: the agent's counters.
+    Stats(Box<AgentStats>),
 }
 
 /// Why the control socket could not be served or reached.
@@ -209,6 +215,9 @@ async fn connection(stream: UnixStream, handle: AgentHandle) {
 
 /// Carries out one request.
 pub async fn answer(handle: &AgentHandle, request: Request) -> Response {
+    if request == Request::Stats {
+        return stats(handle).await;
+    }
     match run(handle, request).await {
         Ok((message, status)) => Response::Ok {
             message: message.map(str::to_owned),
@@ -242,6 +251,18 @@ async fn run(
             handle.force_leave(name(&node)?).await.map_err(text)?;
             Ok((Some("Remove the node from cluster successfully."), None))
         }
+        // Answered by `stats`, before `run`.
+        Request::Stats => Ok((None, None)),
+    }
+}
+
+/// `stats`: one snapshot of the agent's counters.
+async fn stats(handle: &AgentHandle) -> Response {
+    match handle.stats().await {
+        Ok(stats) => Response::Stats(Box::new(stats)),
+        Err(e) => Response::Error {
+            message: e.to_string(),
+        },
     }
 }
 
@@ -304,6 +325,14 @@ mod tests {
             serde_json::to_string(&e).unwrap(),
             r#"{"error":{"message":"no"}}"#
         );
+        assert_eq!(
+            serde_json::to_string(&Request::Stats).unwrap(),
+            r#"{"command":"stats"}"#
+        );
+        let s = Response::Stats(Box::default());
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.starts_with(r#"{"stats":{"node":{"#), "{text}");
+        assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), s);
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, watch};
@@ -15,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use super::clock::Clock;
 use super::inputs::Input;
-use super::stats::AgentStats;
+use super::stats::{AgentStats, DiscoveryCounters};
 use super::transport::{Received, Transport};
 use crate::core::name::Host;
 use crate::core::{Command, Event, Node, NodeName, Unreachable};
@@ -40,6 +41,8 @@ pub(crate) struct Driver<T: Transport> {
     /// Where each member and seed named so far is reached, to close a
     /// removed member's connection (autoclean names only the node).
     pub(crate) addrs: HashMap<NodeName, SocketAddr>,
+    /// The discovery task's counters, and its strategy's name.
+    pub(crate) discovery_stats: (Arc<DiscoveryCounters>, &'static str),
 }
 
 /// How many names `Driver::addrs` holds at most (members come and go by
@@ -139,10 +142,17 @@ impl<T: Transport> Driver<T> {
                 let _ = reply.send(self.node.status());
             }
             Input::Stats(reply) => {
+                let (counters, strategy) = &self.discovery_stats;
+                let id = self.node.identity();
                 let _ = reply.send(AgentStats {
                     node: *self.node.stats(),
                     transport: self.transport.stats(),
                     connections_open: self.transport.connections_open(),
+                    members: self.node.member_counts(),
+                    generation: id.generation(),
+                    renewal: id.renewal(),
+                    incarnation: self.node.incarnation(),
+                    discovery: counters.read(strategy),
                 });
             }
             // The loop itself handles shutdown; nothing reaches here.

@@ -13,10 +13,12 @@
 //! | [`transport`] | the [`Transport`] trait; the UDP, QUIC and in-memory transports |
 //! | [`discovery`] | the [`Discovery`] trait, the manual, static, DNS, etcd and Kubernetes strategies, seed resolution |
 //! | [`control`] | the local control socket that `rollcall ctl` talks to |
+//! | `metrics` | the opt-in Prometheus endpoint, `GET /metrics` (feature `metrics`) |
 //! | [`signal`] | SIGINT and SIGTERM, the agent's cue to leave and exit |
 //!
-//! Nothing here listens on the network except the gossip transport: control
-//! goes through a Unix socket (mode 0600) in the node's data directory.
+//! Nothing here listens on the network except the gossip transport and, if
+//! `[metrics]` asks for it, the metrics endpoint: control goes through a
+//! Unix socket (mode 0600) in the node's data directory.
 
 mod addressing;
 pub mod agent;
@@ -26,13 +28,17 @@ pub mod control;
 pub mod discovery;
 mod driver;
 mod inputs;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod signal;
 mod stats;
 pub mod transport;
 
 pub use agent::{Agent, AgentError, AgentHandle};
-pub use config::{AgentConfig, AgentConfigError, DiscoveryStrategy, ProtoDist};
+pub use config::{AgentConfig, AgentConfigError, DiscoveryStrategy, MetricsConfig, ProtoDist};
 pub use control::ControlServer;
 pub use discovery::{Discovery, DiscoveryError};
-pub use stats::AgentStats;
+#[cfg(feature = "metrics")]
+pub use metrics::MetricsServer;
+pub use stats::{AgentStats, DiscoveryStats};
 pub use transport::{Transport, TransportStats};

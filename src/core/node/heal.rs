@@ -92,6 +92,9 @@ pub(super) struct HealState {
     /// the `MemberUp` foca sends right after (its old record was down in
     /// the fresh view) is the same news, not a second one.
     pub renewed_now: Option<NameKey>,
+    /// Whether this node's side staying was counted (`Stats::autoheal_won`):
+    /// once while it holds members down, not once per summary.
+    pub won: bool,
     /// The lowest name among the active members and this node, while known.
     /// Every sync summary carries it; finding it compares every member's
     /// name, so it is kept up to date from foca's notifications instead.
@@ -252,7 +255,10 @@ impl Node {
                 return;
             }
             match decide(&ours, &theirs, they_hold) {
-                Verdict::Stay => self.nudge(&peer),
+                Verdict::Stay => {
+                    self.count_win();
+                    self.nudge(&peer)
+                }
                 Verdict::Rejoin => self.rejoin_side(peer, &theirs, true),
             }
         } else if they_hold && self.swim.iter_members().any(|m| m.id() == &peer) {
@@ -282,10 +288,14 @@ impl Node {
                 match verdict {
                     Verdict::Rejoin => self.rejoin_side(peer, &theirs, true),
                     Verdict::Stay if split => {
+                        self.count_win();
                         self.hold_down(&peer);
                         self.nudge(&peer);
                     }
-                    Verdict::Stay => self.nudge(&peer),
+                    Verdict::Stay => {
+                        self.count_win();
+                        self.nudge(&peer)
+                    }
                 }
             } else {
                 self.nudge(&peer);
@@ -296,6 +306,7 @@ impl Node {
             match decide(&ours, &theirs, they_hold) {
                 Verdict::Rejoin => self.rejoin_side(peer, &theirs, true),
                 Verdict::Stay => {
+                    self.count_win();
                     // Hold it down too, so its next look at our summary is
                     // mutual evidence and it rejoins us.
                     self.hold_down(&peer);
@@ -304,6 +315,14 @@ impl Node {
             }
         } else {
             self.nudge(&peer);
+        }
+    }
+
+    /// Autoheal kept this node's side: counted once until this node holds
+    /// nobody down again (the other side comes back renewed, one by one).
+    fn count_win(&mut self) {
+        if !std::mem::replace(&mut self.heal.won, true) {
+            self.io.stats.autoheal_won += 1;
         }
     }
 
@@ -346,6 +365,8 @@ impl Node {
     /// discard the view (it holds the winners down), renew, and take
     /// `winner`'s view, listening to the winner only until then.
     fn rejoin_side(&mut self, winner: NodeId, theirs: &Side, lead: bool) {
+        self.io.stats.autoheal_lost += 1;
+        self.heal.won = false;
         let me = self.swim.identity().clone();
         // Side-mates of an earlier rejoin not back yet are still awaited
         // (the events count them as members); the members held now join
@@ -473,6 +494,9 @@ impl Node {
     pub(super) fn came_back(&mut self, id: &NodeId) {
         if self.down.remove(id.name().key()).is_none() {
             return;
+        }
+        if self.down.is_empty() {
+            self.heal.won = false;
         }
         self.hasten_sync();
         self.screen_after_return();

@@ -66,6 +66,9 @@ pub(super) struct Io {
     /// Claims to broadcast: our probe of the member failed at that
     /// incarnation.
     pub claims_out: Vec<(NodeId, foca::Incarnation)>,
+    /// This node's incarnation, and the identity version it belongs to, as
+    /// the last message it sent carried them.
+    sent_incarnation: ((u64, u32), foca::Incarnation),
 }
 
 impl Io {
@@ -94,7 +97,31 @@ impl Io {
             probing: false,
             refuted: None,
             claims_out: Vec::new(),
+            sent_incarnation: ((0, 0), 0),
         }
+    }
+
+    /// This node's incarnation under the identity at `version`: 0 until a
+    /// message sent under it says otherwise (foca starts every identity
+    /// at 0).
+    pub fn incarnation(&self, version: (u64, u32)) -> foca::Incarnation {
+        match self.sent_incarnation {
+            (v, incarnation) if v == version => incarnation,
+            _ => 0,
+        }
+    }
+
+    /// Keeps this node's incarnation as a message it is sending carries it,
+    /// and counts each raise (a refutation) in `Stats::refuted`.
+    fn note_incarnation(&mut self, message: &[u8]) {
+        let Some((version, incarnation)) = sender_incarnation(message) else {
+            return;
+        };
+        let before = self.incarnation(version);
+        if incarnation > before {
+            self.stats.refuted += u64::from(incarnation - before);
+        }
+        self.sent_incarnation = (version, incarnation.max(before));
     }
 
     /// Gives back the room a burst left in the drained queues.
@@ -128,6 +155,20 @@ impl Io {
     }
 }
 
+/// The sender's identity version and incarnation at the head of one of
+/// foca's messages, read without decoding the rest or allocating.
+///
+/// foca's postcard header is `Header { src, src_incarnation, dst, message }`
+/// and `src` is a [`NodeId`] (`name`, `addr`, `generation`, `renewal`), each
+/// struct written as its fields in order: so the message opens with this
+/// tuple. A test checks it against foca's own encoding.
+fn sender_incarnation(message: &[u8]) -> Option<((u64, u32), foca::Incarnation)> {
+    type Head<'a> = (&'a str, SocketAddr, u64, u32, foca::Incarnation);
+    let ((_, _, generation, renewal, incarnation), _) =
+        postcard::take_from_bytes::<Head<'_>>(message).ok()?;
+    Some(((generation, renewal), incarnation))
+}
+
 impl Io {
     /// A probe timing stretched by local health (Lifeguard on).
     fn stretch(&self, d: Duration) -> Duration {
@@ -145,6 +186,7 @@ impl Runtime<NodeId> for Io {
     }
 
     fn send_to(&mut self, to: NodeId, data: &[u8]) {
+        self.note_incarnation(data);
         self.send(Kind::Gossip, to.addr(), data);
         self.suspicions.sending(&to, self.now, self.tell_every);
     }
@@ -175,7 +217,9 @@ impl Runtime<NodeId> for Io {
                     }
                 }
             }
+            // foca arms this right after the ping of a new probe.
             Timer::SendIndirectProbe { .. } => {
+                self.stats.lifeguard.probes_sent += 1;
                 self.probing = true;
                 self.now + self.stretch(after)
             }
@@ -183,5 +227,36 @@ impl Runtime<NodeId> for Io {
             _ => self.now + after,
         };
         self.timers.push(at, Wake::Swim(event));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use foca::{Codec, Header, Message, PostcardCodec};
+
+    use super::*;
+
+    #[test]
+    fn the_incarnation_is_read_from_the_head_of_foca_s_own_encoding() {
+        let id = |name: &str, generation| {
+            NodeId::new(
+                name.parse().unwrap(),
+                ([127, 0, 0, 1], 4370).into(),
+                generation,
+            )
+        };
+        let header = Header {
+            src: id("rc@127.0.0.1", 1_764_000_000_000).renewed(),
+            src_incarnation: 517,
+            dst: id("rc1@127.0.0.1", 7),
+            message: Message::Ping(3),
+        };
+        let mut buf = Vec::new();
+        PostcardCodec.encode_header(&header, &mut buf).unwrap();
+        assert_eq!(
+            sender_incarnation(&buf),
+            Some(((1_764_000_000_000, 1), 517))
+        );
+        assert_eq!(sender_incarnation(&buf[..3]), None);
     }
 }

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 
 use foca::{Foca, OwnedNotification, PostcardCodec, Timer};
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 use super::autoclean::DownClock;
 use super::config::{Config, ConfigError};
@@ -94,7 +95,8 @@ pub enum CommandError {
 }
 
 /// Counters a node keeps about its traffic.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     /// Datagrams handed to the driver to send.
     pub datagrams_sent: u64,
@@ -118,11 +120,46 @@ pub struct Stats {
     pub evidence: EvidenceStats,
     /// Lifeguard: failed probes, refutes, confirmations, local health.
     pub lifeguard: LifeguardStats,
+    /// Suspicions of this node it refuted, each by raising its incarnation
+    /// (however it heard of them: gossip, or a suspect told directly). Read
+    /// from the messages it sends; see [`Node::incarnation`].
+    pub refuted: u64,
+    /// Members reported down (each [`Event::MemberDown`] polled).
+    pub members_down: u64,
+    /// Autoheal runs on this node that kept its side: it met another side
+    /// and the rule says that side rejoins this one. Counted once until it
+    /// holds nobody down again. The side that meets the evidence first
+    /// decides, so a heal the losing side decided counts no win here.
+    pub autoheal_won: u64,
+    /// Autoheal runs on this node that lost: each time it discarded its
+    /// view and rejoined the winner (by its own comparison, or following a
+    /// side-mate's).
+    pub autoheal_lost: u64,
+    /// Names autoclean forgot: members down longer than `autoclean` and
+    /// expired tombstones (each [`Event::NodeCleaned`] polled).
+    pub autoclean_removed: u64,
+}
+
+/// How many members this node knows in each state (itself excluded; a
+/// member that left or was removed is in none). All zero after the node
+/// left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemberCounts {
+    /// Alive.
+    pub alive: u64,
+    /// Suspected: alive until the suspicion times out or is refuted.
+    pub suspect: u64,
+    /// Declared down and not yet forgotten (`stopped_nodes`).
+    pub down: u64,
 }
 
 /// What Lifeguard saw and did (see ALGORITHM.md, "Lifeguard").
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LifeguardStats {
+    /// Probes this node started (one member pinged per probe period).
+    pub probes_sent: u64,
     /// Probes of ours that failed (each a suspicion raised by this node).
     pub probes_failed: u64,
     /// Suspicions of this node it refuted (once per incarnation).
@@ -137,7 +174,8 @@ pub struct LifeguardStats {
 }
 
 /// What became of the driver's reports of unreachable addresses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EvidenceStats {
     /// Reports that made a member suspect on the short timeout.
     pub suspected: u64,
@@ -613,8 +651,11 @@ impl Node {
     /// The next event to report, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         let next = self.io.events.pop_front();
-        if next.is_none() {
-            self.io.trim();
+        match &next {
+            None => self.io.trim(),
+            Some(Event::MemberDown(_)) => self.io.stats.members_down += 1,
+            Some(Event::NodeCleaned(_)) => self.io.stats.autoclean_removed += 1,
+            Some(_) => {}
         }
         next
     }
@@ -694,6 +735,34 @@ impl Node {
     /// Traffic counters.
     pub fn stats(&self) -> &Stats {
         &self.io.stats
+    }
+
+    /// This node's SWIM incarnation: 0 under a new identity, raised by
+    /// each refutation of a suspicion of it. As of the last message it
+    /// sent (foca keeps the number to itself; every message carries it).
+    pub fn incarnation(&self) -> foca::Incarnation {
+        self.io.incarnation(self.swim.identity().version())
+    }
+
+    /// How many members are alive, suspect and down, as
+    /// [`status`](Self::status) counts them (departed nodes in none). It
+    /// reads every record: for a scrape, not for every input.
+    pub fn member_counts(&self) -> MemberCounts {
+        let mut counts = MemberCounts::default();
+        if self.left {
+            return counts;
+        }
+        for m in self.membership() {
+            if self.tombstones.covers(m.id()) {
+                continue;
+            }
+            *match m.state() {
+                foca::State::Alive => &mut counts.alive,
+                foca::State::Suspect => &mut counts.suspect,
+                foca::State::Down => &mut counts.down,
+            } += 1;
+        }
+        counts
     }
 
     /// The configuration the node runs with.

@@ -532,3 +532,72 @@ mod network_evidence {
         assert_eq!(a.stats().evidence.ignored, 1);
     }
 }
+
+mod counters {
+    use super::*;
+    use std::time::Duration;
+
+    /// Runs `n`'s timers up to `until`, delivering nothing.
+    fn run_alone(n: &mut Node, until: Time) {
+        while let Some(t) = n.poll_timeout().filter(|t| *t <= until) {
+            n.handle_timeout(t);
+            while n.poll_transmit().is_some() {}
+        }
+    }
+
+    #[test]
+    fn a_refuted_suspicion_raises_the_incarnation_and_is_counted() {
+        let (mut a, mut b) = acquainted();
+        assert_eq!((b.incarnation(), b.stats().refuted), (0, 0));
+        let t0 = Time::from_duration(Duration::from_secs(1));
+        a.handle_unreachable(t0, b.identity().addr());
+        let suspect = MemberCounts {
+            suspect: 1,
+            ..MemberCounts::default()
+        };
+        assert_eq!(a.member_counts(), suspect);
+        // b hears it is suspected and refutes.
+        deliver_at(t0, &mut b, &mut a);
+        deliver_at(t0, &mut a, &mut b);
+        assert_eq!((b.incarnation(), b.stats().refuted), (1, 1));
+        assert_eq!(a.member_counts().alive, 1);
+        assert_eq!(a.incarnation(), 0);
+    }
+
+    #[test]
+    fn probes_downs_and_autoclean_removals_are_counted_and_leave_zeroes_the_members() {
+        let mut config = Config::lan(3);
+        config.autoclean = Some(Duration::from_secs(60));
+        let name: NodeName = "rc1@127.0.0.1".parse().unwrap();
+        let mut a = Node::new(
+            NodeId::new(name, "127.0.0.1:4371".parse().unwrap(), 1),
+            config,
+            [1; 32],
+        )
+        .unwrap();
+        let mut b = node(2);
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        deliver(&mut b, &mut a);
+        deliver(&mut a, &mut b);
+        assert_eq!(a.member_counts().alive, 1);
+        // b goes silent: a's probes fail and b goes down, then is cleaned.
+        run_alone(&mut a, Time::from_duration(Duration::from_secs(30)));
+        let l = a.stats().lifeguard;
+        assert!(l.probes_sent >= 1 && l.probes_failed >= 1, "{l:?}");
+        assert_eq!(a.member_counts().down, 1);
+        let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+        assert!(events.contains(&Event::MemberDown(b.identity().clone())));
+        assert_eq!(a.stats().members_down, 1);
+        run_alone(&mut a, Time::from_duration(Duration::from_secs(300)));
+        let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+        assert!(events.contains(&Event::NodeCleaned(b.identity().name().clone())));
+        assert_eq!(a.stats().autoclean_removed, 1);
+        assert_eq!(a.member_counts(), MemberCounts::default());
+
+        let (mut c, _) = acquainted();
+        assert_eq!(c.member_counts().alive, 1);
+        c.handle_command(Time::ZERO, Command::Leave).unwrap();
+        assert_eq!(c.member_counts(), MemberCounts::default());
+    }
+}

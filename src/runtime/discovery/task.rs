@@ -7,13 +7,16 @@
 //! channel of one: a request made while one is still being answered waits
 //! there, and more merge into it.
 
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, watch};
 
 use super::Discovery;
 use crate::runtime::inputs::Input;
+use crate::runtime::stats::DiscoveryCounters;
 
 /// Registers, then answers every request for seeds until the owner task goes
-/// away; unregisters on the way out.
+/// away; unregisters on the way out. Counts every round in `counters`.
 ///
 /// While `left` is true (the node left, or was force-left) it stays
 /// unregistered, so a node that left is not brought straight back by others
@@ -24,6 +27,7 @@ pub(crate) async fn run<D: Discovery>(
     mut requests: mpsc::Receiver<()>,
     inputs: mpsc::Sender<Input>,
     mut left: watch::Receiver<bool>,
+    counters: Arc<DiscoveryCounters>,
 ) {
     let strategy = discovery.name();
     let mut registered = false;
@@ -58,6 +62,7 @@ pub(crate) async fn run<D: Discovery>(
             found = discovery.discover() => found,
             () = inputs.closed() => break,
         };
+        counters.count(found.is_err());
         match found {
             Ok(peers) => {
                 tracing::debug!("discovery ({strategy}): {} seeds", peers.len());

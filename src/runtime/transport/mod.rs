@@ -38,7 +38,8 @@ pub use udp::UdpTransport;
 pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
 /// What a transport received, sent and dropped.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TransportStats {
     /// Datagrams handed to the node.
     pub received: u64,
