@@ -8,6 +8,7 @@ use std::time::Duration;
 use foca::{Notification, OwnedNotification, Runtime, Timer};
 
 use super::suspicion::Suspicions;
+use super::transitions::Mentions;
 use super::{Events, Stats, Transmit};
 use crate::core::dynamic_suspicion::expected_confirmations;
 use crate::core::health::Health;
@@ -66,6 +67,9 @@ pub(super) struct Io {
     /// Claims to broadcast: our probe of the member failed at that
     /// incarnation.
     pub claims_out: Vec<(NodeId, foca::Incarnation)>,
+    /// Updates that may move a member between alive and suspect
+    /// (shared with foca's codec; see `transitions`).
+    pub mentions: Mentions,
 }
 
 impl Io {
@@ -75,6 +79,7 @@ impl Io {
         tell_every: Duration,
         lifeguard: bool,
         me: NameKey,
+        mentions: Mentions,
     ) -> Self {
         Self {
             now: Time::ZERO,
@@ -94,6 +99,7 @@ impl Io {
             probing: false,
             refuted: None,
             claims_out: Vec::new(),
+            mentions,
         }
     }
 
@@ -158,6 +164,8 @@ impl Runtime<NodeId> for Io {
                 ..
             } => {
                 self.stats.lifeguard.probes_failed += 1;
+                self.mentions
+                    .note(member_id, *incarnation, foca::State::Suspect);
                 if !self.lifeguard {
                     self.suspicions.armed(&event);
                     self.now + after
