@@ -2,16 +2,17 @@
 //!
 //! ```text
 //! rollcall agent --config rollcall.toml
-//! rollcall ctl [--config FILE | --data-dir DIR] cluster status [--json]
+//! rollcall ctl [--config FILE | --data-dir DIR] cluster status [--verbose] [--json]
 //! rollcall ctl ... cluster join NODE
 //! rollcall ctl ... cluster leave
 //! rollcall ctl ... cluster force-leave NODE
 //! rollcall ctl ... stats [--json]
+//! rollcall ctl ... monitor [--since-start]
 //! ```
 //!
 //! Errors are one line on stderr and a non-zero exit status.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -72,6 +73,14 @@ enum Ctl {
         #[arg(long)]
         json: bool,
     },
+    /// Print membership events as they happen, one JSON object per line,
+    /// until interrupted or the agent stops.
+    Monitor {
+        /// First replay the events the agent saw since it started (its
+        /// last 10,000; a first `history_dropped` line counts older ones).
+        #[arg(long)]
+        since_start: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,6 +90,10 @@ enum Cluster {
         /// As JSON: {"running_nodes": [...], "stopped_nodes": [...]}.
         #[arg(long)]
         json: bool,
+        /// Also every node's state (alive, suspect, down), generation,
+        /// address and since when it is in that state ("members").
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Join the cluster NODE is in (runs on the joining node).
     Join {
@@ -130,6 +143,7 @@ fn run(cli: Cli) -> Result<()> {
             match command {
                 Ctl::Cluster { command } => runtime.block_on(ctl(data_dir, command)),
                 Ctl::Stats { json } => runtime.block_on(stats(data_dir, json)),
+                Ctl::Monitor { since_start } => runtime.block_on(follow(data_dir, since_start)),
             }
         }
     }
@@ -191,7 +205,7 @@ async fn stats(data_dir: PathBuf, json: bool) -> Result<()> {
         Response::Stats(stats) if json => println!("{}", serde_json::to_string(&stats)?),
         Response::Stats(stats) => println!("{stats}"),
         Response::Error { message } => return Err(anyhow!(message)),
-        Response::Ok { .. } => return Err(anyhow!("unexpected answer from the agent")),
+        other => return Err(anyhow!("unexpected answer from the agent: {other:?}")),
     }
     Ok(())
 }
@@ -199,7 +213,11 @@ async fn stats(data_dir: PathBuf, json: bool) -> Result<()> {
 async fn ctl(data_dir: PathBuf, command: Cluster) -> Result<()> {
     let path = control::socket_path(&data_dir);
     let (request, json) = match command {
-        Cluster::Status { json } => (Request::Status, json),
+        Cluster::Status {
+            json,
+            verbose: true,
+        } => return verbose_status(data_dir, json).await,
+        Cluster::Status { json, .. } => (Request::Status, json),
         Cluster::Join { node } => (Request::Join { node }, false),
         Cluster::Leave => (Request::Leave, false),
         Cluster::ForceLeave { node } => (Request::ForceLeave { node }, false),
@@ -219,6 +237,38 @@ async fn ctl(data_dir: PathBuf, command: Cluster) -> Result<()> {
             Ok(())
         }
         Response::Error { message } => Err(anyhow!(message)),
-        Response::Stats(_) => Err(anyhow!("unexpected answer from the agent")),
+        other => Err(anyhow!("unexpected answer from the agent: {other:?}")),
+    }
+}
+
+/// `cluster status --verbose [--json]`.
+async fn verbose_status(data_dir: PathBuf, json: bool) -> Result<()> {
+    let path = control::socket_path(&data_dir);
+    match control::request(&path, &Request::StatusVerbose).await? {
+        Response::Verbose(v) if json => println!("{}", serde_json::to_string(&v)?),
+        Response::Verbose(v) => println!("{}", v.to_text(std::time::SystemTime::now())),
+        Response::Error { message } => return Err(anyhow!(message)),
+        other => return Err(anyhow!("unexpected answer from the agent: {other:?}")),
+    }
+    Ok(())
+}
+
+/// `monitor [--since-start]`: prints each line as it comes, flushed, until
+/// the agent stops. Ctrl-C ends it; so does a closed stdout (`| head`).
+async fn follow(data_dir: PathBuf, since_start: bool) -> Result<()> {
+    let path = control::socket_path(&data_dir);
+    let mut out = std::io::stdout().lock();
+    let printed = control::monitor(&path, since_start, |line| {
+        writeln!(out, "{line}")?;
+        out.flush()
+    })
+    .await;
+    match printed {
+        Err(control::ControlError::Io { error, .. })
+            if error.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Ok(())
+        }
+        other => Ok(other?),
     }
 }

@@ -3,7 +3,8 @@
 //! back as "port unreachable", and the survivors suspect it at once instead
 //! of waiting for failed probes and the suspicion timeout.
 //!
-//! Addresses 127.0.4.x belong to this file.
+//! Addresses 127.0.4.2 to 127.0.4.6 belong to this file (tests/agent_monitor.rs
+//! uses 127.0.4.40 and up, on its own base port).
 #![cfg(feature = "cli")]
 
 mod common;

@@ -616,6 +616,10 @@ impl World {
                     self.measure.member_up(now, i, m);
                 }
             }
+            // A move between alive and suspect keeps the member active:
+            // the views the checks read do not change, and the log keeps
+            // the entries it had before these events existed.
+            Event::MemberSuspect(_) | Event::MemberAlive(_) => {}
             Event::Joined => self.log.record(now, i, Entry::Joined, i, 0),
             Event::Alone => self.log.record(now, i, Entry::Alone, i, 0),
             Event::SelfRenewed(id) => {

@@ -16,6 +16,13 @@ pub enum Event {
     MemberUp(NodeId),
     /// An active member was declared down by the cluster.
     MemberDown(NodeId),
+    /// An alive member became suspect: a probe of it failed (this node's
+    /// or another's), and it is declared down unless it refutes in time.
+    /// It is still active (in `running_nodes`).
+    MemberSuspect(NodeId),
+    /// A suspect member refuted the suspicion: it is alive again, at a
+    /// higher incarnation.
+    MemberAlive(NodeId),
     /// A member's identity was replaced by a newer generation of the same
     /// name (a restart). A `MemberUp` follows when the new one is active and
     /// the old one was not.

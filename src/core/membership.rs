@@ -1,8 +1,64 @@
-//! What `status` reports: running and stopped nodes, as EMQX prints them.
+//! What `status` reports: running and stopped nodes, as EMQX prints them,
+//! and for a verbose status each member's state.
 
 use serde::{Deserialize, Serialize};
 
+use super::identity::NodeId;
 use super::name::NodeName;
+use super::time::Time;
+
+/// A member's state as this node sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    /// Answering probes (in `running_nodes`).
+    Alive,
+    /// A probe failed; down unless it refutes in time (still in
+    /// `running_nodes`).
+    Suspect,
+    /// Declared down by the cluster (in `stopped_nodes`).
+    Down,
+}
+
+impl Liveness {
+    /// `alive`, `suspect` or `down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Alive => "alive",
+            Liveness::Suspect => "suspect",
+            Liveness::Down => "down",
+        }
+    }
+}
+
+impl From<foca::State> for Liveness {
+    fn from(state: foca::State) -> Self {
+        match state {
+            foca::State::Alive => Liveness::Alive,
+            foca::State::Suspect => Liveness::Suspect,
+            foca::State::Down => Liveness::Down,
+        }
+    }
+}
+
+impl std::fmt::Display for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One node in a verbose status: its identity (name, address, generation)
+/// and state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberState {
+    /// The identity this node holds for it.
+    pub id: NodeId,
+    /// Its state.
+    pub liveness: Liveness,
+    /// For a down member, since when, on this node's clock (the earliest
+    /// report any node made, as autoclean counts it), if known.
+    pub down_since: Option<Time>,
+}
 
 /// The cluster as one node sees it.
 ///

@@ -10,7 +10,7 @@
 //! | [`rng`] | `SeedRng`, the value-stable generator a node's seed feeds |
 //! | [`timers`] | one ordered deadline queue for foca's timers |
 //! | [`config`] | cluster name, cookie, LAN/WAN/local SWIM profiles |
-//! | [`membership`] | `Status`: running and stopped nodes, as `status` prints them |
+//! | [`membership`] | `Status`: running and stopped nodes, as `status` prints them; each member's state |
 //! | [`event`] | `Event`: the facts a node reports |
 //! | [`sync`] | full-state sync: digests, record batches, validation |
 //! | [`tombstone`] | tombstones of nodes that left or were force-left |
@@ -41,7 +41,7 @@ pub use config::{Config, ConfigError, Cookie, Profile, RediscoveryConfig, SyncCo
 pub use event::Event;
 pub use foca::{Member, State};
 pub use identity::{NodeId, Peer};
-pub use membership::Status;
+pub use membership::{Liveness, MemberState, Status};
 pub use name::{NameError, NodeName};
 pub use node::{
     Command, CommandError, EvidenceStats, LifeguardStats, MemberCounts, Node, Stats, Transmit,

@@ -27,12 +27,15 @@ use super::clock::Clock;
 use super::config::{AgentConfig, DiscoveryStrategy};
 use super::discovery::{self, resolve_peer, AddrFamily, Discovery, DiscoveryError, ResolveError};
 use super::driver::Driver;
+use super::history::History;
 use super::inputs::Input;
+use super::monitor::EventStream;
 use super::stats::{AgentStats, DiscoveryCounters};
 use super::transport::{Transport, UdpTransport};
+use super::verbose::{Since, VerboseStatus};
 use crate::core::name::PortError;
 use crate::core::{
-    Command, CommandError, ConfigError, Event, Node, NodeId, NodeName, Peer, Status,
+    Command, CommandError, ConfigError, Event, Node, NodeId, NodeName, Peer, Status, Time,
 };
 
 /// How many events a subscriber may fall behind before it misses some.
@@ -268,6 +271,7 @@ impl Agent {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| AgentError::Random(e.to_string()))?;
         let identity = NodeId::new(config.name.clone(), advertised, generation());
+        let since = Since::new(&identity, Time::ZERO);
         let node = Node::new(identity, core, seed)?;
         if config.cookie.is_default() {
             tracing::warn!(
@@ -283,6 +287,7 @@ impl Agent {
 
         let (inputs_tx, inputs_rx) = mpsc::channel(INPUT_BUFFER);
         let (events_tx, _) = broadcast::channel(EVENT_BUFFER);
+        let (recorded_tx, _) = broadcast::channel(EVENT_BUFFER);
         let (members_tx, members_rx) = watch::channel(0usize);
         let (left_tx, left_rx) = watch::channel(false);
         // One request waits while another is answered; more merge into it.
@@ -302,6 +307,9 @@ impl Agent {
             clock: Clock::new(),
             inputs: inputs_rx,
             events: events_tx.clone(),
+            recorded: recorded_tx,
+            history: History::default(),
+            since,
             members: members_tx,
             left: left_tx,
             discover: discover_tx,
@@ -386,6 +394,23 @@ impl AgentHandle {
     /// Running and stopped nodes, as this node sees them.
     pub async fn status(&self) -> Result<Status, AgentError> {
         self.ask(Input::Status).await
+    }
+
+    /// Running and stopped nodes, and every node's state, generation,
+    /// address and since when it is in that state.
+    pub async fn verbose_status(&self) -> Result<VerboseStatus, AgentError> {
+        self.ask(Input::Verbose).await
+    }
+
+    /// Membership events, numbered and dated, from now on; with
+    /// `since_start`, after a copy of the last
+    /// [`HISTORY_LEN`](super::history::HISTORY_LEN) events the agent
+    /// reported. A receiver that falls more than 1024 events behind gets
+    /// `RecvError::Lagged` and misses the oldest; the agent never waits
+    /// for it.
+    pub async fn monitor(&self, since_start: bool) -> Result<EventStream, AgentError> {
+        self.ask(|reply| Input::Monitor { since_start, reply })
+            .await
     }
 
     /// Every counter: traffic, drops, probes, suspicions, sync, autoheal,

@@ -12,8 +12,15 @@
 //! <- {"error":{"message":"this node is already in a cluster; leave it first"}}
 //! ```
 //!
-//! Requests: `status`, `join` (`node`), `leave`, `force_leave` (`node`),
-//! `stats` (answered `{"stats":{...}}`, an [`AgentStats`]).
+//! Requests: `status`, `status_verbose`, `join` (`node`), `leave`,
+//! `force_leave` (`node`), `stats` (answered `{"stats":{...}}`, an
+//! [`AgentStats`]), and `monitor` (`since_start`), whose answer is a stream
+//! of event lines ([`monitor`](super::monitor)).
+//!
+//! ```text
+//! -> {"command":"status_verbose"}
+//! <- {"verbose":{"running_nodes":["rc@127.0.0.1"],"stopped_nodes":[],"members":[{"node":"rc@127.0.0.1","state":"alive",...}]}}
+//! ```
 
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -27,6 +34,7 @@ use tokio::task::JoinHandle;
 
 use super::agent::{AgentError, AgentHandle};
 use super::stats::AgentStats;
+use super::verbose::VerboseStatus;
 use crate::core::{NodeName, Status};
 
 /// The socket's file name inside `data_dir`.
@@ -53,6 +61,14 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 pub enum Request {
     /// `cluster status`.
     Status,
+    /// `cluster status --verbose`.
+    StatusVerbose,
+    /// `monitor`: stream the events, after the history if `since_start`.
+    Monitor {
+        /// Replay the events the agent saw so far first.
+        #[serde(default)]
+        since_start: bool,
+    },
     /// `cluster join NODE`: join the cluster NODE is in.
     Join {
         /// The node to ask, `name@host`.
@@ -80,6 +96,8 @@ pub enum Response {
         /// The cluster status after the request, if it has one.
         status: Option<Status>,
     },
+    /// The answer to `status_verbose`.
+    Verbose(VerboseStatus),
     /// Refused or failed; the message is one line for the operator.
     Error {
         /// What went wrong.
@@ -107,6 +125,9 @@ pub enum ControlError {
     /// The agent's answer was not understood.
     #[error("unexpected answer from the agent: {0}")]
     Protocol(String),
+    /// The agent refused the request; the message says why.
+    #[error("{0}")]
+    Agent(String),
     /// Some other I/O error on the socket or the data directory.
     #[error("control socket {path}: {error}")]
     Io {
@@ -200,6 +221,16 @@ async fn connection(stream: UnixStream, handle: AgentHandle) {
             continue;
         }
         let response = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Monitor { since_start }) => match handle.monitor(since_start).await {
+                // The rest of the connection is the event stream.
+                Ok(stream) => {
+                    super::monitor::serve(stream, since_start, lines, &mut write).await;
+                    return;
+                }
+                Err(e) => Response::Error {
+                    message: e.to_string(),
+                },
+            },
             Ok(request) => answer(&handle, request).await,
             Err(e) => Response::Error {
                 message: format!("bad request: {e}"),
@@ -218,12 +249,24 @@ pub async fn answer(handle: &AgentHandle, request: Request) -> Response {
     if request == Request::Stats {
         return stats(handle).await;
     }
+    if request == Request::StatusVerbose {
+        return verbose(handle).await;
+    }
     match run(handle, request).await {
         Ok((message, status)) => Response::Ok {
             message: message.map(str::to_owned),
             status,
         },
         Err(message) => Response::Error { message },
+    }
+}
+
+async fn verbose(handle: &AgentHandle) -> Response {
+    match handle.verbose_status().await {
+        Ok(v) => Response::Verbose(v),
+        Err(e) => Response::Error {
+            message: e.to_string(),
+        },
     }
 }
 
@@ -237,6 +280,9 @@ async fn run(
     let name =
         |node: &str| NodeName::parse(node).map_err(|e| format!("bad node name {node:?}: {e}"));
     match request {
+        Request::StatusVerbose | Request::Monitor { .. } => {
+            Err("this request has its own answer: status_verbose, or a stream for monitor".into())
+        }
         Request::Status => Ok((None, Some(handle.status().await.map_err(text)?))),
         Request::Join { node } => {
             let node = name(&node)?;
@@ -273,16 +319,7 @@ pub async fn request(path: &Path, request: &Request) -> Result<Response, Control
         path: path.to_owned(),
         error,
     };
-    let stream = match UnixStream::connect(path).await {
-        Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(ControlError::NotRunning(path.to_owned()))
-        }
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            return Err(ControlError::Refused(path.to_owned()))
-        }
-        Err(e) => return Err(io_err(e)),
-    };
+    let stream = connect(path).await?;
     let exchange = async {
         let (read, mut write) = stream.into_split();
         let mut line =
@@ -304,6 +341,60 @@ pub async fn request(path: &Path, request: &Request) -> Result<Response, Control
     tokio::time::timeout(CLIENT_TIMEOUT, exchange)
         .await
         .map_err(|_| ControlError::Timeout)?
+}
+
+/// Follows the events of the agent whose control socket is at `path`:
+/// hands each line to `each` as the agent sent it (one JSON object), until
+/// the agent stops (`Ok`) or `each` fails (its error, as
+/// [`ControlError::Io`]). An agent that cannot serve the monitor answers
+/// with an error line, returned as [`ControlError::Agent`].
+pub async fn monitor(
+    path: &Path,
+    since_start: bool,
+    mut each: impl FnMut(&str) -> std::io::Result<()>,
+) -> Result<(), ControlError> {
+    let stream = connect(path).await?;
+    let io_err = |error| ControlError::Io {
+        path: path.to_owned(),
+        error,
+    };
+    let (read, mut write) = stream.into_split();
+    super::monitor::send(&mut write, &Request::Monitor { since_start })
+        .await
+        .map_err(io_err)?;
+    let mut lines = BufReader::new(read).lines();
+    let mut first = true;
+    while let Some(line) = lines.next_line().await.map_err(io_err)? {
+        if first {
+            first = false;
+            if let Ok(Response::Error { message }) = serde_json::from_str::<Response>(&line) {
+                return Err(ControlError::Agent(message));
+            }
+        }
+        each(&line).map_err(io_err)?;
+    }
+    // Keep the write half open until the end: closing it tells the agent
+    // this monitor has gone.
+    drop(write);
+    Ok(())
+}
+
+/// Connects to the control socket at `path`, telling a missing agent from
+/// other failures.
+pub(crate) async fn connect(path: &Path) -> Result<UnixStream, ControlError> {
+    match UnixStream::connect(path).await {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(ControlError::NotRunning(path.to_owned()))
+        }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            Err(ControlError::Refused(path.to_owned()))
+        }
+        Err(error) => Err(ControlError::Io {
+            path: path.to_owned(),
+            error,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -333,6 +424,16 @@ mod tests {
         let text = serde_json::to_string(&s).unwrap();
         assert!(text.starts_with(r#"{"stats":{"node":{"#), "{text}");
         assert_eq!(serde_json::from_str::<Response>(&text).unwrap(), s);
+    }
+
+    #[test]
+    fn verbose_status_and_monitor_requests_keep_the_one_line_protocol() {
+        let text = serde_json::to_string(&Request::StatusVerbose).unwrap();
+        assert_eq!(text, r#"{"command":"status_verbose"}"#);
+        let monitor: Request = serde_json::from_str(r#"{"command":"monitor"}"#).unwrap();
+        assert_eq!(monitor, Request::Monitor { since_start: false });
+        let text = serde_json::to_string(&Request::Monitor { since_start: true }).unwrap();
+        assert_eq!(text, r#"{"command":"monitor","since_start":true}"#);
     }
 
     #[tokio::test(flavor = "current_thread")]

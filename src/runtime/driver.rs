@@ -3,8 +3,9 @@
 //! It `select!`s over the socket, the node's next deadline and an input
 //! channel (commands, status reads, discovery results, shutdown). After every
 //! input it drains the node's outputs: each datagram is sent, each event is
-//! logged and broadcast to subscribers. No lock guards the node; everything
-//! else talks to it through [`Input`]s.
+//! logged, recorded in the history, dated for the verbose status and
+//! broadcast to subscribers. No lock guards the node; everything else talks
+//! to it through [`Input`]s.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,9 +16,12 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::clock::Clock;
+use super::history::{History, RecordedEvent};
 use super::inputs::Input;
+use super::monitor::EventStream;
 use super::stats::{AgentStats, DiscoveryCounters};
 use super::transport::{Received, Transport};
+use super::verbose::Since;
 use crate::core::name::Host;
 use crate::core::{Command, Event, Node, NodeName, Unreachable};
 
@@ -31,6 +35,12 @@ pub(crate) struct Driver<T: Transport> {
     pub(crate) clock: Clock,
     pub(crate) inputs: mpsc::Receiver<Input>,
     pub(crate) events: broadcast::Sender<Event>,
+    /// The same events, numbered and dated, for monitors.
+    pub(crate) recorded: broadcast::Sender<RecordedEvent>,
+    /// The last events, for `monitor --since-start`.
+    pub(crate) history: History,
+    /// Since when each member is in its state.
+    pub(crate) since: Since,
     pub(crate) members: watch::Sender<usize>,
     /// Whether the node has left (`leave`, or force-left): discovery pauses
     /// and unregisters while it is true.
@@ -138,6 +148,30 @@ impl<T: Transport> Driver<T> {
                 peers.iter().for_each(|p| self.note_peer(&p.name, p.addr));
                 self.node.handle_discovered(now, &peers);
             }
+            Input::Verbose(reply) => {
+                let report = self.since.report(
+                    self.node.status(),
+                    self.node.identity(),
+                    self.node.member_states(),
+                    &self.clock,
+                );
+                let _ = reply.send(report);
+            }
+            Input::Monitor { since_start, reply } => {
+                // Subscribing here, between two inputs, makes the replay
+                // and the live events meet exactly.
+                let live = self.recorded.subscribe();
+                let (replay, dropped) = if since_start {
+                    self.history.snapshot()
+                } else {
+                    (Vec::new(), 0)
+                };
+                let _ = reply.send(EventStream {
+                    replay,
+                    dropped,
+                    live,
+                });
+            }
             Input::Status(reply) => {
                 let _ = reply.send(self.node.status());
             }
@@ -165,12 +199,18 @@ impl<T: Transport> Driver<T> {
         while let Some(t) = self.node.poll_transmit() {
             self.transport.send(t.to, &t.payload).await;
         }
+        let now = self.clock.now();
         while let Some(event) = self.node.poll_event() {
             log_event(&event);
             self.follow_members(&event);
+            self.since.follow(&event, now);
+            let recorded = self.history.record(self.clock.wall(now), event.clone());
             // No subscriber is fine.
+            let _ = self.recorded.send(recorded);
             let _ = self.events.send(event);
         }
+        self.since
+            .follow_self(self.node.identity(), self.node.has_left(), now);
         self.request_discovery();
         let count = self.node.num_members();
         self.members.send_if_modified(|n| {
@@ -242,6 +282,8 @@ fn log_event(event: &Event) {
     match event {
         Event::MemberUp(id) => tracing::info!("member up: {id}"),
         Event::MemberDown(id) => tracing::info!("member down: {id}"),
+        Event::MemberSuspect(id) => tracing::info!("member suspect: {id}"),
+        Event::MemberAlive(id) => tracing::info!("member alive again (refuted): {id}"),
         Event::MemberRenewed { old, new } => tracing::info!(
             "member renewed: {new} (version {:?} -> {:?})",
             old.version(),

@@ -3,7 +3,9 @@
 
 use tokio::sync::oneshot;
 
+use super::monitor::EventStream;
 use super::stats::AgentStats;
+use super::verbose::VerboseStatus;
 use crate::core::{Command, CommandError, Peer, Status};
 
 /// What the rest of the agent asks of the owner task.
@@ -12,6 +14,15 @@ pub(crate) enum Input {
     Command(Command, oneshot::Sender<Result<(), CommandError>>),
     /// Seeds found by discovery.
     Discovered(Vec<Peer>),
+    /// Report running and stopped nodes, and each node's details.
+    Verbose(oneshot::Sender<VerboseStatus>),
+    /// Subscribe to the events, after a copy of the history if asked.
+    Monitor {
+        /// Whether to copy the history first.
+        since_start: bool,
+        /// Where the stream goes.
+        reply: oneshot::Sender<EventStream>,
+    },
     /// Report running and stopped nodes.
     Status(oneshot::Sender<Status>),
     /// Report counters.

@@ -8,7 +8,10 @@
 //! | `driver` | the one task that owns the `Node` and selects over socket, deadline and inputs |
 //! | `inputs` | what the rest of the agent asks of that task |
 //! | [`AgentStats`] | what a running agent counts |
-//! | `clock` | tokio's clock as the core's [`Time`](crate::core::Time) |
+//! | `clock` | tokio's clock as the core's [`Time`](crate::core::Time), and as dates |
+//! | [`history`] | the last events the agent reported, for a monitor's replay |
+//! | [`monitor`] | `ctl monitor`: events as JSON lines over the control socket |
+//! | [`verbose`] | `ctl cluster status --verbose`: each node's state and since when |
 //! | [`config`] | [`AgentConfig`]: the TOML file, environment overrides, validation |
 //! | [`transport`] | the [`Transport`] trait; the UDP, QUIC and in-memory transports |
 //! | [`discovery`] | the [`Discovery`] trait, the manual, static, DNS, etcd and Kubernetes strategies, seed resolution |
@@ -27,12 +30,15 @@ pub mod config;
 pub mod control;
 pub mod discovery;
 mod driver;
+pub mod history;
 mod inputs;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod monitor;
 pub mod signal;
 mod stats;
 pub mod transport;
+pub mod verbose;
 
 pub use agent::{Agent, AgentError, AgentHandle};
 pub use config::{AgentConfig, AgentConfigError, DiscoveryStrategy, MetricsConfig, ProtoDist};

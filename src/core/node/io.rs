@@ -8,6 +8,7 @@ use std::time::Duration;
 use foca::{Notification, OwnedNotification, Runtime, Timer};
 
 use super::suspicion::Suspicions;
+use super::transitions::Mentions;
 use super::{Events, Stats, Transmit};
 use crate::core::dynamic_suspicion::expected_confirmations;
 use crate::core::health::Health;
@@ -69,6 +70,9 @@ pub(super) struct Io {
     /// This node's incarnation, and the identity version it belongs to, as
     /// the last message it sent carried them.
     sent_incarnation: ((u64, u32), foca::Incarnation),
+    /// Updates that may move a member between alive and suspect
+    /// (shared with foca's codec; see `transitions`).
+    pub mentions: Mentions,
 }
 
 impl Io {
@@ -78,6 +82,7 @@ impl Io {
         tell_every: Duration,
         lifeguard: bool,
         me: NameKey,
+        mentions: Mentions,
     ) -> Self {
         Self {
             now: Time::ZERO,
@@ -98,6 +103,7 @@ impl Io {
             refuted: None,
             claims_out: Vec::new(),
             sent_incarnation: ((0, 0), 0),
+            mentions,
         }
     }
 
@@ -200,6 +206,8 @@ impl Runtime<NodeId> for Io {
                 ..
             } => {
                 self.stats.lifeguard.probes_failed += 1;
+                self.mentions
+                    .note(member_id, *incarnation, foca::State::Suspect);
                 if !self.lifeguard {
                     self.suspicions.armed(&event);
                     self.now + after

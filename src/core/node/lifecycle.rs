@@ -144,6 +144,9 @@ impl Node {
     /// Applies one record through foca's precedence rules and gossips it if
     /// it changed anything (a refusal is counted, state unchanged).
     pub(super) fn apply_one(&mut self, member: foca::Member<NodeId>) {
+        self.io
+            .mentions
+            .note(member.id(), member.incarnation(), member.state());
         if self
             .swim
             .apply_many(std::iter::once(member), true, &mut self.io)

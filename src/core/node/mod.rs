@@ -2,7 +2,9 @@
 //!
 //! The type lives here with its inputs and outputs; its parts live beside it:
 //! `io` (what foca's `Runtime` touches), `sync_session` (full-state sync),
-//! `lifecycle` (leave, force-leave, autoclean) and `heal` (autoheal).
+//! `lifecycle` (leave, force-leave, autoclean), `heal` (autoheal) and
+//! `transitions` (members becoming suspect or proving alive, which foca
+//! does not report).
 
 mod claims;
 mod evidence;
@@ -16,11 +18,12 @@ mod suspicion;
 mod sync_session;
 #[cfg(test)]
 mod tests;
+mod transitions;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use foca::{Foca, OwnedNotification, PostcardCodec, Timer};
+use foca::{Foca, OwnedNotification, Timer};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +31,7 @@ use super::autoclean::DownClock;
 use super::config::{Config, ConfigError};
 use super::event::Event;
 use super::identity::{NodeId, Peer};
-use super::membership::Status;
+use super::membership::{Liveness, MemberState, Status};
 use super::name::NodeName;
 use super::rng::SeedRng;
 use super::sync::SyncStats;
@@ -42,8 +45,9 @@ use heal::HealState;
 use io::{Io, Wake};
 use rediscovery::Rediscovery;
 use sync_session::SyncState;
+use transitions::{Mentions, NotingCodec, Transitions};
 
-type Swim = Foca<NodeId, PostcardCodec, SeedRng, ClaimHandler>;
+type Swim = Foca<NodeId, NotingCodec, SeedRng, ClaimHandler>;
 
 /// A datagram the driver must send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -235,6 +239,8 @@ pub struct Node {
     outbox: Outbox,
     /// When the node wants seeds (see `rediscovery`).
     rediscovery: Rediscovery,
+    /// Members held suspect, for the moves foca does not report.
+    transitions: Transitions,
 }
 
 impl Node {
@@ -252,12 +258,13 @@ impl Node {
             master.fill_bytes(s);
         }
         let inbox = Inbox::default();
+        let mentions = Mentions::default();
         let me = identity.name().key();
         let swim = Foca::with_custom_broadcast(
             identity,
             config.foca(),
             SeedRng::from_seed(seeds[0]),
-            PostcardCodec,
+            NotingCodec::new(mentions.clone()),
             ClaimHandler::new(inbox.clone()),
         );
         Ok(Self {
@@ -270,6 +277,7 @@ impl Node {
                 config.swim.probe_period,
                 config.lifeguard,
                 me,
+                mentions,
             ),
             scratch: Vec::with_capacity(config.max_datagram_size),
             sync: SyncState::new(SeedRng::from_seed(seeds[2]), &config),
@@ -284,6 +292,7 @@ impl Node {
             heard: stale::Heard::default(),
             evidence: evidence::Evidence::default(),
             rediscovery: Rediscovery::default(),
+            transitions: Transitions::default(),
         })
     }
 
@@ -463,10 +472,12 @@ impl Node {
             return;
         }
         let me = self.swim.identity().name().clone();
+        let mentions = self.io.mentions.clone();
         let records = members
             .into_iter()
             .filter(|id| id.name() != &me && !self.tombstones.covers(id))
-            .map(foca::Member::alive);
+            .map(foca::Member::alive)
+            .inspect(|m| mentions.note(m.id(), m.incarnation(), m.state()));
         if self.swim.apply_many(records, false, &mut self.io).is_err() {
             self.io.stats.timer_errors += 1;
         }
@@ -520,9 +531,10 @@ impl Node {
             identity,
             self.config.foca(),
             SeedRng::from_seed(seed),
-            PostcardCodec,
+            NotingCodec::new(self.io.mentions.clone()),
             ClaimHandler::new(self.inbox.clone()),
         );
+        self.transitions.clear(&self.io.mentions);
         // The old instance's timers carry tokens the new one may reuse.
         self.io
             .timers
@@ -604,6 +616,7 @@ impl Node {
                     }
                 }
                 OwnedNotification::MemberDown(id) => {
+                    self.transitions.forget(id.name().key());
                     self.track_lowest(id.name(), false);
                     if !self.tombstones.covers(&id) {
                         self.down.note(id.name().key(), id.version(), self.io.now);
@@ -611,6 +624,7 @@ impl Node {
                     }
                 }
                 OwnedNotification::Rename(old, new) => {
+                    self.transitions.forget(new.name().key());
                     if self.tombstones.covers(&new) {
                         self.bury(&new);
                     } else if self.swim.iter_members().any(|m| m.id() == &new) {
@@ -634,6 +648,7 @@ impl Node {
             self.tell_suspects();
             self.schedule_reach();
         }
+        self.follow_transitions();
         self.watch_alone();
         // Refutes and failed probes move the score between timers.
         self.io.stats.lifeguard.health = self.io.health.score();
@@ -717,14 +732,55 @@ impl Node {
     }
 
     /// Running and stopped nodes as this node sees them. Departed nodes
-    /// (left or force-left) are in neither list.
+    /// (left or force-left) are in neither list. A node that has left (or
+    /// was removed) is alone until it joins again, as in EMQX: it lists
+    /// only itself, whatever records it still holds.
     pub fn status(&self) -> Status {
         Status::new(
             self.identity().name().clone(),
-            self.membership()
-                .filter(|m| !self.tombstones.covers(m.id()))
+            self.listed()
                 .map(|m| (m.id().name().clone(), m.state() != foca::State::Down)),
         )
+    }
+
+    /// Every node [`status`](Self::status) lists, with its identity and
+    /// state, sorted by name: this node (always alive) and each member.
+    /// `down_since` is when a down member went down, on
+    /// this node's clock: the earliest any node reported, as autoclean
+    /// counts it (`None` for active members, and for down records autoclean
+    /// has not dated yet).
+    pub fn member_states(&self) -> Vec<MemberState> {
+        let mut list: Vec<MemberState> = std::iter::once(MemberState {
+            id: self.identity().clone(),
+            liveness: Liveness::Alive,
+            down_since: None,
+        })
+        .chain(self.listed().map(|m| {
+            let liveness = Liveness::from(m.state());
+            let down_since = match liveness {
+                Liveness::Down => self
+                    .down
+                    .get(m.id().name().key())
+                    .filter(|d| d.version == m.id().version())
+                    .map(|d| d.since),
+                _ => None,
+            };
+            MemberState {
+                id: m.id().clone(),
+                liveness,
+                down_since,
+            }
+        }))
+        .collect();
+        list.sort_by(|a, b| a.id.name().cmp(b.id.name()));
+        list
+    }
+
+    /// The records `status` lists: none after leaving, and never a
+    /// departed node's.
+    fn listed(&self) -> impl Iterator<Item = &foca::Member<NodeId>> {
+        self.membership()
+            .filter(move |m| !self.left && !self.tombstones.covers(m.id()))
     }
 
     /// Whether a tombstone keeps `name` out of the cluster, and how.

@@ -277,6 +277,9 @@ impl Node {
             .map(|r| r.member)
             .collect();
         self.io.stats.stale_downs += stale;
+        for m in &apply {
+            self.io.mentions.note(m.id(), m.incarnation(), m.state());
+        }
         // foca's precedence rules decide every record.
         if self
             .swim

@@ -153,6 +153,29 @@ mod basics {
     }
 
     #[test]
+    fn after_leave_status_lists_only_this_node_until_it_joins_again() {
+        let (mut a, mut b) = acquainted();
+        assert_eq!(b.status().running_nodes.len(), 2);
+        b.handle_command(Time::ZERO, Command::Leave).unwrap();
+        // b still holds a's record, but lists only itself, as EMQX does.
+        assert_eq!(b.membership().count(), 1);
+        let s = b.status();
+        assert_eq!(s.running_nodes, [b.identity().name().clone()]);
+        assert!(s.stopped_nodes.is_empty());
+        let states = b.member_states();
+        assert_eq!(states.len(), 1);
+        assert_eq!(&states[0].id, b.identity());
+        assert_eq!(states[0].liveness, crate::core::Liveness::Alive);
+        // Joining again lists the cluster again.
+        while b.poll_transmit().is_some() {}
+        b.handle_command(Time::ZERO, Command::Join(vec![peer(&a)]))
+            .unwrap();
+        deliver(&mut a, &mut b);
+        deliver(&mut b, &mut a);
+        assert_eq!(b.status().running_nodes.len(), 2);
+    }
+
+    #[test]
     fn join_after_leave_rejoins_with_a_renewed_identity_and_an_empty_view() {
         let (a, mut b) = announced();
         b.handle_command(Time::ZERO, Command::Leave).unwrap();
@@ -505,6 +528,51 @@ mod network_evidence {
             Unreachable::Quiet
         );
         assert_eq!(state_of(&a, &b), Some(foca::State::Alive));
+    }
+
+    #[test]
+    fn a_suspicion_and_its_refutation_are_reported_as_events_once_each() {
+        let (mut a, mut b) = acquainted();
+        drain_events(&mut a);
+        let t0 = Time::from_duration(Duration::from_secs(1));
+        a.handle_unreachable(t0, b.identity().addr());
+        assert_eq!(
+            drain_events(&mut a),
+            [Event::MemberSuspect(b.identity().clone())]
+        );
+        let states = a.member_states();
+        let of_b = states.iter().find(|m| &m.id == b.identity()).unwrap();
+        assert_eq!(of_b.liveness, crate::core::Liveness::Suspect);
+        // b hears it is suspected and refutes; a is told straight back.
+        deliver_at(t0, &mut b, &mut a);
+        deliver_at(t0, &mut a, &mut b);
+        assert_eq!(state_of(&a, &b), Some(foca::State::Alive));
+        let events = drain_events(&mut a);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::MemberAlive(id) if id == b.identity()))
+                .count(),
+            1,
+            "{events:?}"
+        );
+        assert!(!events.iter().any(|e| matches!(e, Event::MemberSuspect(_))));
+    }
+
+    #[test]
+    fn a_member_held_down_is_listed_down_since_it_went_down() {
+        let (mut a, b) = acquainted();
+        let t0 = Time::from_duration(Duration::from_secs(1));
+        a.handle_unreachable(t0, b.identity().addr());
+        let timeout = a.config().evidence_timeout;
+        run_to(&mut a, t0 + timeout);
+        let states = a.member_states();
+        assert_eq!(states.len(), 2);
+        let of_b = states.iter().find(|m| &m.id == b.identity()).unwrap();
+        assert_eq!(of_b.liveness, crate::core::Liveness::Down);
+        assert_eq!(of_b.down_since, Some(t0 + timeout));
+        let of_a = states.iter().find(|m| &m.id == a.identity()).unwrap();
+        assert_eq!(of_a.liveness, crate::core::Liveness::Alive);
     }
 
     #[test]
