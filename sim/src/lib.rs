@@ -11,7 +11,8 @@
 //! | [`rng`] | the seed and the streams derived from it |
 //! | [`network`] | links, loss, duplication, partitions, profiles |
 //! | [`world`] | nodes, the virtual clock, the event queue |
-//! | [`measure`] | correct views, detection, false positives, the curve |
+//! | [`measure`] | from the events: correct views, detection, false positives, resurrections, the curve |
+//! | [`audit`] | from the nodes themselves: views re-read, record counts |
 //! | [`eventlog`] | the hashed event log that proves determinism |
 //! | [`scenario`] | built-in scenarios and scenario files as data |
 //! | [`run`] | formation, timeline, report |
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod bench;
 pub mod error;
 pub mod eventlog;

@@ -1,6 +1,8 @@
 //! Measurements of one run: whose view is correct, how fast crashes are
-//! detected, how partitions are seen and healed, false positives, and the
-//! convergence curve.
+//! detected, how partitions are seen and healed, false positives, force-left
+//! nodes reported up again (resurrections), when autoclean forgot a node, and
+//! the convergence curve. All of it comes from the nodes' events; what is read
+//! from the nodes themselves is the [`audit`](crate::audit)'s.
 //!
 //! A node's *view* is the set of names in `Node::members()` plus its own. It
 //! is *correct* when it equals the set of live nodes the node can reach: all
@@ -144,6 +146,13 @@ pub struct Measure {
     current_partition: Option<usize>,
     /// Whether a partition stands.
     partitioned: bool,
+    /// Per node: the generation a force-leave removed, if one did.
+    forced: Vec<Option<u64>>,
+    /// Force-left nodes some node reported up again.
+    resurrected: BTreeSet<u32>,
+    resurrection_events: u64,
+    /// Per node: when some node last reported `NodeCleaned` about it.
+    last_cleaned: Vec<Option<Time>>,
 }
 
 impl Measure {
@@ -175,6 +184,10 @@ impl Measure {
             partitions: Vec::new(),
             current_partition: None,
             partitioned: false,
+            forced: vec![None; n],
+            resurrected: BTreeSet::new(),
+            resurrection_events: 0,
+            last_cleaned: vec![None; n],
         }
     }
 
@@ -422,6 +435,50 @@ impl Measure {
         self.leave_live_set(now, iu);
         self.recount();
         self.settle(now);
+    }
+
+    /// Node `i`, in generation `generation`, is force-left at `now`: it
+    /// departs (see [`on_depart`](Self::on_depart)), and from now on a
+    /// `MemberUp` of that generation or an older one is a resurrection.
+    pub fn on_force_leave(&mut self, now: Time, i: u32, generation: u64) {
+        if let Some(f) = self.forced.get_mut(i as usize) {
+            *f = Some(generation);
+        }
+        self.on_depart(now, i);
+    }
+
+    /// Observer `o` reports member `m` up in generation `generation`:
+    /// counts it, and returns true, if that is a resurrection (a force-left
+    /// identity, or any renewal of the covered generation, reported up again
+    /// by another node).
+    pub fn is_resurrection(&mut self, o: u32, m: u32, generation: u64) -> bool {
+        let forced = self.forced.get(m as usize).copied().flatten();
+        if o != m && forced.is_some_and(|g| generation <= g) {
+            self.resurrected.insert(m);
+            self.resurrection_events += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Force-left nodes that some node reported up again at a covered
+    /// generation, and how many such `MemberUp` events there were.
+    pub fn resurrections(&self) -> (usize, u64) {
+        (self.resurrected.len(), self.resurrection_events)
+    }
+
+    /// Some node reported `NodeCleaned` about node `m` at `now` (autoclean
+    /// forgot it there).
+    pub fn on_cleaned(&mut self, now: Time, m: u32) {
+        if let Some(t) = self.last_cleaned.get_mut(m as usize) {
+            *t = Some(now);
+        }
+    }
+
+    /// When some node last reported `NodeCleaned` about node `i`.
+    pub fn last_cleaned(&self, i: u32) -> Option<Time> {
+        self.last_cleaned.get(i as usize).copied().flatten()
     }
 
     fn leave_live_set(&mut self, now: Time, iu: usize) {

@@ -167,8 +167,8 @@ pub struct Network {
     /// `blocked[from * groups + to]`: datagrams from group `from` to `to` are cut.
     blocked: Vec<bool>,
     groups: usize,
-    /// The last partition lifted, if any.
-    lifted: Option<Cut>,
+    /// The last partition lifted, if any, and when.
+    lifted: Option<(Cut, Time)>,
     stats: NetStats,
 }
 
@@ -239,15 +239,17 @@ impl Network {
         self.groups = groups;
     }
 
-    /// Removes every partition (remembering it: see
-    /// [`separated_before_heal`](Self::separated_before_heal)).
-    pub fn heal(&mut self) {
+    /// Removes every partition at `now` (remembering it: see
+    /// [`separated_before_heal`](Self::separated_before_heal) and
+    /// [`lifted_at`](Self::lifted_at)).
+    pub fn heal(&mut self, now: Time) {
         if self.groups > 1 {
-            self.lifted = Some(Cut {
+            let cut = Cut {
                 group: self.group.clone(),
                 blocked: std::mem::take(&mut self.blocked),
                 groups: self.groups,
-            });
+            };
+            self.lifted = Some((cut, now));
         }
         self.group.iter_mut().for_each(|g| *g = 0);
         self.blocked = vec![false];
@@ -273,9 +275,14 @@ impl Network {
         self.is_cut(a, b) || self.is_cut(b, a)
     }
 
+    /// When the last partition was lifted, if one was.
+    pub fn lifted_at(&self) -> Option<Time> {
+        self.lifted.as_ref().map(|(_, at)| *at)
+    }
+
     /// Whether the last partition lifted cut node `a` off from anyone.
     pub fn separated_before_heal(&self, a: u32) -> bool {
-        self.lifted.as_ref().is_some_and(|cut| {
+        self.lifted.as_ref().is_some_and(|(cut, _)| {
             let g = usize::from(cut.group.get(a as usize).copied().unwrap_or(0));
             (0..cut.groups).any(|o| {
                 o != g && (cut.blocked[g * cut.groups + o] || cut.blocked[o * cut.groups + g])
@@ -356,7 +363,7 @@ mod tests {
         assert!(n.is_cut(0, 2) && n.is_cut(2, 0));
         assert!(!n.is_cut(0, 1) && !n.is_cut(2, 3));
         assert_eq!(n.route(Time::ZERO, 0, 3), Fate::Partitioned);
-        n.heal();
+        n.heal(Time::ZERO);
         assert!(!n.is_cut(0, 2));
         assert!(matches!(n.route(Time::ZERO, 0, 3), Fate::Once(_)));
     }

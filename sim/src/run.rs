@@ -217,14 +217,15 @@ fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) ->
         .filter_map(|i| world.node(i).map(|n| n.num_members() as u64))
         .min()
         .unwrap_or(0);
-    let (resurrections, resurrection_events) = world.resurrections();
-    let records_of_gone = world.records_of_gone();
+    let audit = world.audit();
+    let (resurrections, resurrection_events) = m.resurrections();
+    let records_of_gone = audit.records_of_gone(world.nodes(), m);
     // Autoclean: from each crash of a node still down to the last node
     // forgetting it, once no live node holds it any more.
     let gone: Vec<_> = m.crashes().iter().filter(|c| !m.is_live(c.node)).collect();
     let forgotten_s = if records_of_gone == 0 && !gone.is_empty() {
         gone.iter()
-            .map(|c| world.last_cleaned(c.node).map(|t| t.as_secs_f64() - c.at_s))
+            .map(|c| m.last_cleaned(c.node).map(|t| t.as_secs_f64() - c.at_s))
             .try_fold(0.0f64, |acc, x| x.map(|x| acc.max(x)))
     } else {
         None
@@ -275,11 +276,11 @@ fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) ->
         autoclean_s: world.config().autoclean.map(|d| d.as_secs_f64()),
         resurrections,
         resurrection_events,
-        max_view_size: world.max_view_size(),
-        view_size_at_end: world.view_size_now(),
+        max_view_size: audit.max_view_size(world.nodes()),
+        view_size_at_end: audit.view_size_now(world.nodes(), m),
         records_of_gone_at_end: records_of_gone,
         forgotten_s,
-        records_across_at_heal: world.records_across_at_heal(),
+        records_across_at_heal: audit.records_across_at_heal(),
         virtual_s: world.now().as_secs_f64(),
         wall_s,
         node_seconds_per_wall_s: if wall_s > 0.0 {
@@ -295,8 +296,8 @@ fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) ->
         partitions: m.partitions().to_vec(),
         network: world.network().stats(),
         datagrams_dropped: totals.datagrams_dropped,
-        views_audited: world.audits_corrected(),
-        first_view_audit: world.first_audit().map(|(i, t)| (i, t.as_secs_f64())),
+        views_audited: audit.corrected(),
+        first_view_audit: audit.first().map(|(i, t)| (i, t.as_secs_f64())),
         reproduce: spec.reproduce.clone(),
     }
 }

@@ -12,12 +12,13 @@
 //! its sender and opened by its receiver, exactly as in the agent.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use rollcall::core::{Command, Config, Event, Node, NodeId, NodeName, Peer, Time};
 
+use crate::audit::{self, Audit};
 use crate::error::SimError;
 use crate::eventlog::{Entry, EventLog};
 use crate::measure::{CrashCause, Measure};
@@ -133,8 +134,6 @@ struct Slot {
     armed: Option<Time>,
     slow: Duration,
     started_at: Time,
-    /// The generation a force-leave removed, if one did.
-    forced: Option<u64>,
     /// Crashed, with the host still up: datagrams to it are answered with
     /// "port unreachable" (at most one per sender per second, as a kernel
     /// rate-limits them), each sender's last answer time here.
@@ -163,6 +162,10 @@ pub struct Totals {
 }
 
 /// Every node, the network, the clock and the measurements of one run.
+///
+/// The world drives the nodes and owns what they run on; what is measured of
+/// them lives in [`Measure`] (from their events) and [`Audit`] (read from
+/// the nodes themselves).
 pub struct World {
     now: Time,
     queue: BinaryHeap<Reverse<Item>>,
@@ -176,20 +179,10 @@ pub struct World {
     measure: Measure,
     log: EventLog,
     totals: Totals,
+    audit: Audit,
     progress: Option<Box<dyn FnMut(Time)>>,
-    sample_every: Duration,
-    next_audit: Time,
-    audits_corrected: u64,
-    first_audit: Option<(u32, Time)>,
     discovery_seeds: Vec<Peer>,
     index_of_name: HashMap<NodeName, u32>,
-    resurrected: BTreeSet<u32>,
-    resurrection_events: u64,
-    max_view_size: u32,
-    last_cleaned: Vec<Option<Time>>,
-    records_across_at_heal: Option<u64>,
-    /// When the last partition was lifted.
-    healed_at: Option<Time>,
 }
 
 impl World {
@@ -222,7 +215,6 @@ impl World {
                     armed: None,
                     slow: Duration::ZERO,
                     started_at: Time::ZERO,
-                    forced: None,
                     answers: None,
                 })
                 .collect(),
@@ -245,17 +237,8 @@ impl World {
             measure: Measure::new(n, cfg.sample_every),
             log: EventLog::new(cfg.keep_log),
             totals: Totals::default(),
+            audit: Audit::new(cfg.nodes, cfg.sample_every),
             progress: None,
-            sample_every: cfg.sample_every,
-            next_audit: Time::ZERO,
-            audits_corrected: 0,
-            first_audit: None,
-            resurrected: BTreeSet::new(),
-            resurrection_events: 0,
-            max_view_size: 0,
-            last_cleaned: vec![None; n],
-            records_across_at_heal: None,
-            healed_at: None,
         })
     }
 
@@ -303,6 +286,19 @@ impl World {
     /// partition made or lifted).
     pub fn measure_mut(&mut self) -> &mut Measure {
         &mut self.measure
+    }
+
+    /// What the audit found so far.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// The running nodes, in index order, with their indices.
+    pub fn nodes(&self) -> impl Iterator<Item = (u32, &Node)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.node.as_ref().map(|n| (i as u32, n)))
     }
 
     /// The event log so far.
@@ -413,8 +409,7 @@ impl World {
             self.log
                 .record_other(self.now, by, &format!("force-leave refused: {e}"));
         }
-        self.slots[node as usize].forced = Some(generation);
-        self.measure.on_depart(self.now, node);
+        self.measure.on_force_leave(self.now, node, generation);
         self.drain(by);
     }
 
@@ -569,12 +564,7 @@ impl World {
             Event::MemberUp(id) => {
                 if let Some(m) = idx(id) {
                     self.log.record(now, i, Entry::Up, m, id.generation());
-                    let forced = self.slots[m as usize].forced;
-                    if forced.is_some_and(|g| id.generation() <= g) && i != m {
-                        // A force-left identity (any renewal of the covered
-                        // generation) reported up again.
-                        self.resurrected.insert(m);
-                        self.resurrection_events += 1;
+                    if self.measure.is_resurrection(i, m, id.generation()) {
                         self.log
                             .record_other(now, i, &format!("RESURRECTION of {id:?}"));
                     }
@@ -592,7 +582,7 @@ impl World {
                         let slow = |x: u32| !self.slots[x as usize].slow.is_zero();
                         let (member_slow, observer_slow) = (slow(m), slow(i));
                         let window = self.config.swim.suspect_to_down_after;
-                        let after_heal = self.healed_at.is_some_and(|at| now - at < window)
+                        let after_heal = self.net.lifted_at().is_some_and(|at| now - at < window)
                             && self.net.separated_before_heal(m);
                         self.measure
                             .false_down_cause(member_slow, observer_slow, after_heal);
@@ -636,7 +626,7 @@ impl World {
             }
             Event::NodeCleaned(name) => {
                 if let Some(&m) = self.index_of_name.get(name) {
-                    self.last_cleaned[m as usize] = Some(now);
+                    self.measure.on_cleaned(now, m);
                 }
                 self.log.record_other(now, i, &format!("{e:?}"));
             }
@@ -648,127 +638,24 @@ impl World {
 
     /// Re-reads node `i`'s view into the measurements.
     fn resync(&mut self, i: u32) {
-        let Some(node) = self.node(i) else {
-            return;
-        };
-        let members: Vec<u32> = node
-            .members()
-            .filter_map(|id| index_of(id.addr(), self.n))
-            .collect();
-        self.measure.resync(self.now, i, &members);
-    }
-
-    /// Checks every running node's member count against the tracked view
-    /// and re-reads the views that differ: a safety net, once per sampling
-    /// period, for view changes that came without events. O(N) per period.
-    fn audit(&mut self) {
-        for i in 0..self.n {
-            let Some(node) = self.node(i) else {
-                continue;
-            };
-            let size = node.num_records() as u32;
-            let (real, awaited) = (node.num_members() as u32, node.awaited_side_mates());
-            self.max_view_size = self.max_view_size.max(size);
-            if awaited > 0 {
-                // By contract the events count former side-mates the node
-                // does not hold yet: nothing to compare until they are back.
-                continue;
-            }
-            let tracked = self.measure.tracked_members(i);
-            if real != tracked {
-                self.audits_corrected += 1;
-                self.first_audit.get_or_insert((i, self.now));
-                let what =
-                    format!("audit: view re-read (node holds {real}, events said {tracked})");
-                self.log.record_other(self.now, i, &what);
-                self.resync(i);
-            }
+        if let Some(node) = self.slots[i as usize].node.as_ref() {
+            audit::reread(self.now, i, node, self.n, &mut self.measure);
         }
     }
 
-    /// Views the audit had to correct (should stay 0: each one is a view
-    /// change the node reported no event for).
-    pub fn audits_corrected(&self) -> u64 {
-        self.audits_corrected
-    }
-
-    /// The node and time of the first view the audit corrected, if any.
-    pub fn first_audit(&self) -> Option<(u32, Time)> {
-        self.first_audit
-    }
-
-    /// Force-left nodes that some node reported up again at a covered
-    /// generation, and how many such `MemberUp` events there were.
-    pub fn resurrections(&self) -> (usize, u64) {
-        (self.resurrected.len(), self.resurrection_events)
-    }
-
-    /// The largest number of member records (`membership().count()`, down
-    /// ones included) any running node held, checked once per sampling period.
-    pub fn max_view_size(&self) -> u32 {
-        let now = self
-            .running()
-            .filter_map(|i| self.node(i).map(|n| n.num_records() as u32))
-            .max()
-            .unwrap_or(0);
-        self.max_view_size.max(now)
-    }
-
-    /// The largest number of member records a live node holds now.
-    pub fn view_size_now(&self) -> u32 {
-        (0..self.n)
-            .filter(|&i| self.measure.is_live(i))
-            .filter_map(|i| self.node(i).map(|n| n.num_records() as u32))
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// How many records live nodes hold of nodes that are not live (crashed
-    /// and not restarted, or force-left): zero once autoclean forgot them all.
-    pub fn records_of_gone(&self) -> u64 {
-        let mut count = 0;
-        for i in (0..self.n).filter(|&i| self.measure.is_live(i)) {
-            if let Some(node) = self.node(i) {
-                count += node
-                    .membership()
-                    .filter_map(|m| index_of(m.id().addr(), self.n))
-                    .filter(|&m| !self.measure.is_live(m))
-                    .count() as u64;
-            }
-        }
-        count
-    }
-
-    /// When some node last reported `NodeCleaned` about node `i`.
-    pub fn last_cleaned(&self, i: u32) -> Option<Time> {
-        self.last_cleaned.get(i as usize).copied().flatten()
-    }
-
-    /// Removes every partition, first counting the records live nodes hold
-    /// of nodes the partition separates them from (see
-    /// [`records_across_at_heal`](Self::records_across_at_heal)).
+    /// Removes every partition, first having the audit count the records
+    /// live nodes hold of nodes the partition separates them from (see
+    /// [`Audit::records_across_at_heal`]).
     pub fn heal(&mut self) {
         if self.net.is_partitioned() {
-            let mut count = 0;
-            for i in (0..self.n).filter(|&i| self.measure.is_live(i)) {
-                if let Some(node) = self.node(i) {
-                    count += node
-                        .membership()
-                        .filter_map(|m| index_of(m.id().addr(), self.n))
-                        .filter(|&m| self.net.separated(i, m))
-                        .count() as u64;
-                }
-            }
-            self.records_across_at_heal = Some(count);
-            self.healed_at = Some(self.now);
+            let nodes = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.node.as_ref().map(|n| (i as u32, n)));
+            self.audit.before_heal(nodes, &self.measure, &self.net);
         }
-        self.net.heal();
-    }
-
-    /// At the last heal: how many records live nodes held of nodes on other
-    /// sides (0 when the partition outlasted autoclean and both sides forgot).
-    pub fn records_across_at_heal(&self) -> Option<u64> {
-        self.records_across_at_heal
+        self.net.heal(self.now);
     }
 
     /// Handles every wakeup up to and including `until`, then sets the clock to `until`.
@@ -780,9 +667,14 @@ impl World {
             let Some(Reverse(item)) = self.queue.pop() else {
                 break;
             };
-            if item.at >= self.next_audit {
-                self.audit();
-                self.next_audit = item.at + self.sample_every;
+            if self.audit.due(item.at) {
+                let nodes = self
+                    .slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| s.node.as_ref().map(|n| (i as u32, n)));
+                self.audit
+                    .run(self.now, nodes, &mut self.measure, &mut self.log);
             }
             self.measure.sample_until(item.at);
             self.now = self.now.max(item.at);
