@@ -142,7 +142,7 @@ pub fn groups(quick: bool) -> Vec<Group> {
             once(case(
                 "crash-10000",
                 "rollcall-sim",
-                "run --nodes 10000 --scenario crash --bootstrap converged --duration 30 --json",
+                "run --nodes 10000 --scenario crash --formation restored --duration 30 --json",
             )),
         ]);
     }
@@ -278,7 +278,7 @@ fn ten_thousand(results: &[Measured]) -> String {
     let per_pair = f(j, "peak_rss_mib") * 1024.0 * 1024.0 / (n * n);
     format!(
         "
-10,000 nodes (crash-10000) start converged: `--bootstrap converged` gives
+10,000 nodes (crash-10000) start restored: `--formation restored` gives
 every node every other node's identity through `Node::restore_members`, with
 no join storm, then one node crashes. Crash detection: first {} s, all {} s
 after the crash; {:.0} s wall for {:.0} virtual s, peak RSS {:.0} MiB. What

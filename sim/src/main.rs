@@ -150,20 +150,57 @@ struct RunArgs {
     /// --plot, draw both convergence curves on one chart.
     #[arg(long, conflicts_with_all = ["no_sync", "check_determinism", "event_log"])]
     compare_sync: bool,
-    /// How a formed scenario starts: `join` (nodes join node 0 one after
-    /// another, the default) or `converged` (every node starts holding every
-    /// other as alive via `Node::restore_members`, no join storm; for large N).
+    /// How a formed scenario's cluster forms before its timeline: `joined`
+    /// (every node starts and joins node 0, and the run waits for complete
+    /// views) or `restored` (every node starts holding every other as alive
+    /// via `Node::restore_members`, no join storm; for large N). Default:
+    /// the scenario's own (`crash` and `host-crash` are restored, the other
+    /// formed scenarios joined).
     #[arg(long)]
-    bootstrap: Option<Bootstrap>,
+    formation: Option<FormationArg>,
+    /// Renamed: `--bootstrap join` is `--formation joined`, `--bootstrap
+    /// converged` is `--formation restored`. Kept only to say so.
+    #[arg(long, hide = true)]
+    bootstrap: Option<String>,
 }
 
-/// How a formed cluster starts.
+/// How a formed cluster forms (`--formation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum Bootstrap {
-    /// Nodes join node 0 one after another and the run waits for complete views.
-    Join,
+enum FormationArg {
+    /// Every node starts and joins node 0; the run waits for complete views.
+    Joined,
     /// Every node starts with every other's NodeId (`restore_members`).
-    Converged,
+    Restored,
+}
+
+impl FormationArg {
+    fn formation(self) -> Formation {
+        match self {
+            FormationArg::Joined => Formation::Joined,
+            FormationArg::Restored => Formation::Restored,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            FormationArg::Joined => "joined",
+            FormationArg::Restored => "restored",
+        }
+    }
+}
+
+/// The error for the renamed `--bootstrap VALUE`: which `--formation` it is now.
+fn bootstrap_renamed(value: &str) -> anyhow::Error {
+    match value {
+        "converged" => {
+            anyhow::anyhow!("--bootstrap converged was renamed: use --formation restored")
+        }
+        "join" => anyhow::anyhow!("--bootstrap join was renamed: use --formation joined"),
+        _ => anyhow::anyhow!(
+            "--bootstrap was renamed to --formation: use --formation joined (was \
+             --bootstrap join) or --formation restored (was --bootstrap converged)"
+        ),
+    }
 }
 
 #[derive(Args, Clone)]
@@ -259,6 +296,9 @@ fn main() -> ExitCode {
 }
 
 fn spec_of(args: &RunArgs) -> Result<RunSpec> {
+    if let Some(value) = &args.bootstrap {
+        return Err(bootstrap_renamed(value));
+    }
     if !(0.0..=1.0).contains(&args.loss) {
         bail!("--loss must be within [0, 1], not {}", args.loss);
     }
@@ -336,18 +376,14 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
     if args.no_lifeguard {
         reproduce.push_str(" --no-lifeguard");
     }
-    match (args.bootstrap, plan.formation) {
+    match (args.formation, plan.formation) {
         (None, _) => {}
         (Some(_), Formation::None) => {
-            bail!("--bootstrap applies to formed scenarios, not to one that starts its own nodes")
+            bail!("--formation applies to formed scenarios, not to one that starts its own nodes")
         }
-        (Some(Bootstrap::Converged), _) => {
-            plan.formation = Formation::Restored;
-            reproduce.push_str(" --bootstrap converged");
-        }
-        (Some(Bootstrap::Join), _) => {
-            plan.formation = Formation::Converged;
-            reproduce.push_str(" --bootstrap join");
+        (Some(f), _) => {
+            plan.formation = f.formation();
+            reproduce.push_str(&format!(" --formation {}", f.word()));
         }
     }
     if args.scenario == Scenario::Join && args.file.is_none() {

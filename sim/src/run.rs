@@ -91,7 +91,7 @@ pub fn apply(world: &mut World, op: &Op, seeds: &[u32]) {
     }
 }
 
-/// Forms a converged cluster: node `i` starts at `i × stagger` and joins
+/// Forms the cluster by joining ([`Formation::Joined`]): node `i` starts at `i × stagger` and joins
 /// node 0, with sync on or off alike (like for like: with sync off, plain
 /// foca disseminates by piggybacking only and may not complete a large
 /// view; the report's `formed` says so). Then the world runs until every
@@ -109,7 +109,7 @@ pub fn form(world: &mut World) -> bool {
 }
 
 /// Starts every node at once and has each take every other as alive
-/// (`Node::restore_members`): a converged cluster with no join exchange, so
+/// (`Node::restore_members`, [`Formation::Restored`]): complete views with no join exchange, so
 /// even 10,000 nodes start without a join storm. Returns whether views are
 /// complete (they are at once, unless the core refused a record).
 pub fn restore(world: &mut World) -> bool {
@@ -140,7 +140,7 @@ pub fn run(spec: &RunSpec, mut progress: Option<Progress>) -> Result<Outcome, Si
         p(Time::ZERO, guess);
     }
     let (formed, t0) = match spec.plan.formation {
-        Formation::Converged | Formation::Restored => {
+        Formation::Joined | Formation::Restored => {
             let formed = if spec.plan.formation == Formation::Restored {
                 restore(&mut world)
             } else {
@@ -249,7 +249,7 @@ fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) ->
         profile: spec.profile.to_string(),
         formed,
         formation_s: match spec.plan.formation {
-            Formation::Converged | Formation::Restored => t0.as_secs_f64(),
+            Formation::Joined | Formation::Restored => t0.as_secs_f64(),
             Formation::None => 0.0,
         },
         converged: m.all_correct(),

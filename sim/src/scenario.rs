@@ -5,10 +5,14 @@
 //! cluster has formed; node indices count from 0):
 //!
 //! ```toml
-//! formation = "converged"   # or "join": nodes boot staggered over join_window;
-//!                           # or "restored": every node starts holding every
-//!                           # other as alive (`Node::restore_members`), no join
-//! join_window = 10.0        # only with formation = "join"
+//! formation = "joined"      # every node starts and joins node 0, the timeline
+//!                           # waits for complete views (the default); or
+//!                           # "restored": every node starts holding every
+//!                           # other as alive (`Node::restore_members`), no join;
+//!                           # "staggered": the timeline starts the nodes one
+//!                           # after another over join_window, each joining the
+//!                           # seeds; "none": the timeline starts them itself
+//! join_window = 10.0        # only with formation = "staggered"
 //! seeds = [0, 1]            # whom starting and restarting nodes join, and the
 //!                           # static discovery list every node rediscovers
 //! duration = 90.0           # how long to run after formation
@@ -178,7 +182,7 @@ impl Scenario {
                 // At 1,000 nodes the sides need 40-60 s to see each other
                 // stopped (Lifeguard holds suspicions until confirmed).
                 ops.push(TimedOp::new(65.0, Op::Heal));
-                (Formation::Converged, 180.0)
+                (Formation::Joined, 180.0)
             }
             Scenario::Loss => {
                 ops.push(TimedOp::new(0.0, Op::SetLoss { p: loss }));
@@ -188,7 +192,7 @@ impl Scenario {
                         node: victim(&mut rng),
                     },
                 ));
-                (Formation::Converged, 60.0)
+                (Formation::Joined, 60.0)
             }
             Scenario::Churn => {
                 let mut t = 5.0;
@@ -198,26 +202,26 @@ impl Scenario {
                     ops.push(TimedOp::new(t + 10.0, Op::Restart { node }));
                     t += 4.0;
                 }
-                (Formation::Converged, 120.0)
+                (Formation::Joined, 120.0)
             }
             Scenario::SlowNode => {
                 let node = victim(&mut rng);
                 let delay_ms = (probe_rtt.as_millis() as u64 * 6 / 5).max(1);
                 ops.push(TimedOp::new(5.0, Op::Slow { node, delay_ms }));
                 ops.push(TimedOp::new(35.0, Op::Unslow { node }));
-                (Formation::Converged, 90.0)
+                (Formation::Joined, 90.0)
             }
             Scenario::SlowNodes => {
                 let end = duration.unwrap_or(300.0 * period);
                 for node in distinct_victims(nodes, knobs.slow_fraction, &mut rng) {
                     ops.extend(slow_bursts(node, end, &mut rng));
                 }
-                (Formation::Converged, 300.0)
+                (Formation::Joined, 300.0)
             }
             Scenario::LossyNode => {
                 let node = victim(&mut rng);
                 ops.push(TimedOp::new(5.0, Op::SetNodeLoss { node, p: loss }));
-                (Formation::Converged, 300.0)
+                (Formation::Joined, 300.0)
             }
             Scenario::ForceLeave => {
                 let node = victim(&mut rng);
@@ -245,7 +249,7 @@ impl Scenario {
                     ops.push(TimedOp::new(20.0, Op::Heal));
                 }
                 ops.push(TimedOp::new(5.0, Op::ForceLeave { by, node }));
-                (Formation::Converged, 90.0)
+                (Formation::Joined, 90.0)
             }
             Scenario::Autoclean => {
                 autoclean = Some(Self::SHORT_AUTOCLEAN_S);
@@ -255,7 +259,7 @@ impl Scenario {
                         node: victim(&mut rng),
                     },
                 ));
-                (Formation::Converged, 120.0)
+                (Formation::Joined, 120.0)
             }
             Scenario::LongPartition => {
                 autoclean = Some(Self::SHORT_AUTOCLEAN_S);
@@ -272,7 +276,7 @@ impl Scenario {
                     },
                 ));
                 ops.push(TimedOp::new(125.0, Op::Heal));
-                (Formation::Converged, 320.0)
+                (Formation::Joined, 320.0)
             }
         };
         let mut plan = Plan {
@@ -388,14 +392,19 @@ impl FromStr for Scenario {
     }
 }
 
-/// How the cluster is formed before the timeline starts.
+/// How the cluster is formed before the timeline starts. Scenario files
+/// name these `"joined"`, `"none"` and `"restored"`, and have one more word,
+/// `"staggered"`, for [`Formation::None`] with the nodes' starts spread over
+/// `join_window` added to the timeline ([`join_starts`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Formation {
-    /// Every node starts at once and the run waits (up to a bound) until
-    /// every view is complete; the timeline starts after that.
+    /// Formed by joining: every node starts within a few milliseconds
+    /// ([`formation_stagger`](crate::run::formation_stagger) apart) and
+    /// joins node 0, and the run waits (up to a bound) until every view is
+    /// complete; the timeline starts after that.
     #[default]
-    Converged,
+    Joined,
     /// No node runs before the timeline: it starts them itself.
     None,
     /// Every node starts at once holding every other node as alive
@@ -596,7 +605,7 @@ fn default_seeds() -> Vec<u32> {
     vec![0]
 }
 
-/// The TOML form of a plan, with the `join` formation shorthand.
+/// The TOML form of a plan, with the `staggered` formation shorthand.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlanFile {
@@ -619,18 +628,17 @@ impl Plan {
         let file: PlanFile =
             toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
         let mut ops = file.ops;
-        let formation = match file.formation.as_deref() {
-            None | Some("converged") => {
-                if file.join_window.is_some() {
-                    return Err(ScenarioError::Invalid(
-                        "join_window needs formation = \"join\"".into(),
-                    ));
-                }
-                Formation::Converged
-            }
-            Some("none") => Formation::None,
-            Some("restored") => Formation::Restored,
-            Some("join") => {
+        let formation = file.formation.as_deref().unwrap_or("joined");
+        if file.join_window.is_some() && formation != "staggered" {
+            return Err(ScenarioError::Invalid(
+                "join_window needs formation = \"staggered\"".into(),
+            ));
+        }
+        let formation = match formation {
+            "joined" => Formation::Joined,
+            "none" => Formation::None,
+            "restored" => Formation::Restored,
+            "staggered" => {
                 let window = file.join_window.unwrap_or(10.0);
                 if !(window.is_finite() && window >= 0.0) {
                     return Err(ScenarioError::Invalid(format!(
@@ -640,9 +648,24 @@ impl Plan {
                 ops.extend(join_starts(nodes, window));
                 Formation::None
             }
-            Some(other) => {
+            // The words of earlier releases, each now meaning one thing.
+            "converged" => {
+                return Err(ScenarioError::Invalid(
+                    "formation = \"converged\" is now called \"joined\" (every node starts \
+                     and joins node 0; \"restored\" starts every node holding every other)"
+                        .into(),
+                ))
+            }
+            "join" => {
+                return Err(ScenarioError::Invalid(
+                    "formation = \"join\" is now called \"staggered\" (nodes start one \
+                     after another over join_window)"
+                        .into(),
+                ))
+            }
+            other => {
                 return Err(ScenarioError::Invalid(format!(
-                    "formation must be \"converged\", \"join\", \"restored\" or \"none\", not {other:?}"
+                    "formation must be \"joined\", \"restored\", \"staggered\" or \"none\", not {other:?}"
                 )))
             }
         };
@@ -826,6 +849,18 @@ mod tests {
                 "probability",
             ),
             ("duration = 10\nformation = \"x\"", "formation"),
+            (
+                "duration = 10\nformation = \"converged\"",
+                "now called \"joined\"",
+            ),
+            (
+                "duration = 10\nformation = \"join\"",
+                "now called \"staggered\"",
+            ),
+            (
+                "duration = 10\njoin_window = 5",
+                "needs formation = \"staggered\"",
+            ),
             ("nodes = 3", "nodes"),
             (
                 "duration = 10\n[[ops]]\nat = 1\nop = \"partition\"\ngroups = [[0], [0]]",
@@ -838,6 +873,33 @@ mod tests {
                 e.contains(needle),
                 "{text:?} gave {e:?}, expected {needle:?}"
             );
+        }
+    }
+
+    #[test]
+    fn each_formation_word_names_one_formation() {
+        let plan = |f: &str| Plan::from_toml(&format!("duration = 30\n{f}"), 4).unwrap();
+        assert_eq!(plan("").formation, Formation::Joined);
+        assert_eq!(plan("formation = \"joined\"").formation, Formation::Joined);
+        assert_eq!(
+            plan("formation = \"restored\"").formation,
+            Formation::Restored
+        );
+        assert_eq!(plan("formation = \"none\"").formation, Formation::None);
+        assert!(plan("formation = \"none\"").ops.is_empty());
+        let staggered = plan("formation = \"staggered\"\njoin_window = 3");
+        assert_eq!(staggered.formation, Formation::None);
+        let starts: Vec<_> = staggered.ops.iter().map(|t| (t.at, &t.op)).collect();
+        assert_eq!(starts.len(), 4);
+        assert_eq!(starts[3], (3.0, &Op::Start { node: 3 }));
+        // A plan written out (as `sweep --save-failures` does) reads back.
+        for formation in [Formation::Joined, Formation::Restored, Formation::None] {
+            let p = Plan {
+                formation,
+                ..plan("")
+            };
+            let text = toml::to_string(&p).unwrap();
+            assert_eq!(Plan::from_toml(&text, 4).unwrap(), p, "{text}");
         }
     }
 

@@ -142,7 +142,7 @@ pub fn plan_for(seed: u64, nodes: u32, profile: NetProfile) -> (Plan, String) {
     }
     let bound = liveness_bound(&config).as_secs_f64();
     let mut plan = Plan {
-        formation: Formation::Converged,
+        formation: Formation::Joined,
         seeds,
         duration: f + bound,
         ops,

@@ -375,7 +375,7 @@ impl World {
     }
 
     /// Has every running node take every other running node as alive
-    /// (`Node::restore_members`), without any exchange: a converged start.
+    /// (`Node::restore_members`), without any exchange: a restored start.
     pub fn restore_all(&mut self) {
         let ids: Vec<NodeId> = (0..self.n)
             .filter_map(|i| self.node(i).map(|n| n.identity().clone()))

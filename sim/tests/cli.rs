@@ -157,6 +157,59 @@ fn a_bad_scenario_file_is_a_clear_error_not_a_panic() {
 }
 
 #[test]
+fn formation_joined_forms_by_joining_even_where_the_scenario_restores() {
+    let out = sim()
+        .args(["run", "--nodes", "8", "--scenario", "crash"])
+        .args(["--formation", "joined", "--duration", "10", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["formed"], true, "{v}");
+    // Joining takes time; a restored start begins its timeline at 1 s.
+    assert!(v["formation_s"].as_f64().unwrap() >= 2.0, "{v}");
+    assert!(v["reproduce"]
+        .as_str()
+        .unwrap()
+        .contains("--formation joined"));
+}
+
+#[test]
+fn the_old_formation_words_fail_naming_the_new_ones() {
+    for (old, new) in [
+        ("converged", "--formation restored"),
+        ("join", "--formation joined"),
+    ] {
+        let out = sim()
+            .args(["run", "--nodes", "4", "--bootstrap", old])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--bootstrap {old}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("use {new}")), "{err}");
+    }
+    let dir = std::env::temp_dir().join(format!("rollcall-sim-words-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (old, new) in [("converged", "\"joined\""), ("join", "\"staggered\"")] {
+        let path = dir.join(format!("{old}.toml"));
+        std::fs::write(&path, format!("formation = \"{old}\"\nduration = 10\n")).unwrap();
+        let out = sim()
+            .args(["run", "--nodes", "4", "--file"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "formation = {old:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("is now called {new}")), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn a_one_seed_sweep_prints_its_verdict() {
     let out = sim()
         .args(["sweep", "--nodes", "10"])

@@ -118,20 +118,28 @@ fn the_lifecycle_scenarios_are_deterministic() {
 }
 
 #[test]
-fn a_converged_bootstrap_starts_with_complete_views_at_once() {
+fn a_restored_formation_starts_with_complete_views_at_once() {
+    // autoclean forms by joining unless told otherwise.
     let v = sim_json(&[
         "run",
         "--nodes",
         "40",
         "--scenario",
-        "crash",
-        "--bootstrap",
-        "converged",
+        "autoclean",
+        "--formation",
+        "restored",
         "--duration",
         "30",
     ]);
     assert_eq!(v["formed"], true, "{v}");
     assert!(v["formation_s"].as_f64().unwrap() <= 1.0, "{v}");
+    assert!(
+        v["reproduce"]
+            .as_str()
+            .unwrap()
+            .contains("--formation restored"),
+        "{v}"
+    );
     assert_eq!(v["converged"], true, "{v}");
     assert!(v["detect_all_s"].as_f64().is_some(), "{v}");
 }

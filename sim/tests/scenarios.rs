@@ -23,7 +23,7 @@ fn spec(nodes: u32, seed: u64, scenario: Scenario, duration: Option<f64>) -> Run
 
 fn plan(duration: f64, ops: Vec<TimedOp>) -> Plan {
     Plan {
-        formation: Formation::Converged,
+        formation: Formation::Joined,
         seeds: vec![0],
         duration,
         ops,
