@@ -20,7 +20,7 @@ use rollcall::core::{Node, Time};
 use crate::eventlog::EventLog;
 use crate::measure::Measure;
 use crate::network::Network;
-use crate::world::index_of;
+use crate::world::{index_of, World};
 
 /// The audit's schedule and findings over one run.
 #[derive(Debug)]
@@ -33,6 +33,24 @@ pub struct Audit {
     first: Option<(u32, Time)>,
     max_view_size: u32,
     records_across_at_heal: Option<u64>,
+}
+
+/// Whether every running node's active members (`Node::members`, read
+/// from the node, not from its events) are exactly the other running nodes.
+/// O(N²): for tests and examples.
+pub fn views_agree(world: &World) -> bool {
+    let running: Vec<u32> = world.running().collect();
+    world.nodes().all(|(i, node)| {
+        let mut seen: Vec<u32> = node
+            .members()
+            .filter_map(|id| index_of(id.addr(), world.len()))
+            .collect();
+        seen.sort_unstable();
+        seen.len() + 1 == running.len()
+            && seen
+                .iter()
+                .all(|&m| m != i && running.binary_search(&m).is_ok())
+    })
 }
 
 /// Replaces node `i`'s tracked view by the members `node` holds now.

@@ -1,5 +1,5 @@
 //! The simulator's errors. None of them leaves a half-run world behind:
-//! they are all raised before the run starts.
+//! they are raised before the run starts, or instead of the world.
 
 use rollcall::core::{ConfigError, NameError};
 
@@ -18,6 +18,15 @@ pub enum SimError {
     /// A generated node name was refused (a bug, reported rather than panicking).
     #[error("node name: {0}")]
     Name(#[from] NameError),
+    /// A cluster did not form by joining within the bound
+    /// ([`formation_limit`](crate::run::formation_limit)).
+    #[error("{nodes} nodes did not form a cluster by joining within {limit_s} virtual s")]
+    NotFormed {
+        /// How many nodes.
+        nodes: u32,
+        /// The bound, in virtual seconds.
+        limit_s: f64,
+    },
     /// The scenario is invalid.
     #[error(transparent)]
     Scenario(#[from] crate::scenario::ScenarioError),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use rollcall::core::Time;
+use rollcall::core::{Event, Time};
 
 /// FNV-1a, 64-bit: stable across platforms and releases, unlike `std`'s hasher.
 #[derive(Clone, Debug)]
@@ -65,16 +65,34 @@ pub struct EventLog {
     hash: Fnv64,
     entries: u64,
     text: Option<String>,
+    /// Every event as the nodes reported it, when kept (not hashed).
+    events: Option<Vec<(Time, u32, Event)>>,
 }
 
 impl EventLog {
-    /// A log that only hashes, or that also keeps every line when `keep` is set.
-    pub fn new(keep: bool) -> Self {
+    /// A log that only hashes, or that also keeps every line when
+    /// `keep_text` is set, and every event as a value when `keep_events` is.
+    pub fn new(keep_text: bool, keep_events: bool) -> Self {
         Self {
             hash: Fnv64::default(),
             entries: 0,
-            text: keep.then(String::new),
+            text: keep_text.then(String::new),
+            events: keep_events.then(Vec::new),
         }
+    }
+
+    /// Keeps `event`, reported by `node` at `now`, if events are kept. The
+    /// hash does not see it: the entries recorded for it do.
+    pub fn keep_event(&mut self, now: Time, node: u32, event: &Event) {
+        if let Some(events) = self.events.as_mut() {
+            events.push((now, node, event.clone()));
+        }
+    }
+
+    /// Every event kept so far, as (time, node, event); empty when events
+    /// are not kept.
+    pub fn events(&self) -> &[(Time, u32, Event)] {
+        self.events.as_deref().unwrap_or_default()
     }
 
     /// Records that at `now`, `node` saw `entry` about `subject` (generation `generation`).

@@ -57,6 +57,7 @@ impl NetProfile {
         }
         config.network_evidence = tuning.network_evidence;
         config.lifeguard = tuning.lifeguard;
+        config.autoheal = tuning.autoheal;
         config
     }
 
@@ -120,6 +121,18 @@ pub struct LinkTimings {
     /// Each datagram adds a uniform delay in `[0, jitter)`: datagrams on one
     /// link can overtake each other.
     pub jitter: Duration,
+}
+
+impl LinkTimings {
+    /// Every link exactly `latency`, without spread or jitter: datagrams
+    /// on a link arrive in order, at known instants.
+    pub fn fixed(latency: Duration) -> Self {
+        Self {
+            latency,
+            spread: (1.0, 1.0),
+            jitter: Duration::ZERO,
+        }
+    }
 }
 
 /// What the network did with one datagram.

@@ -72,16 +72,10 @@ pub fn apply(world: &mut World, op: &Op, seeds: &[u32]) {
         Op::HostCrash { node } => world.crash(*node, false),
         Op::Partition { one_way, .. } => {
             if let Some(sides) = op.sides_of(n) {
-                world.net().partition(sides.clone(), *one_way);
-                let now = world.now();
-                world.measure_mut().partition(now, &op.to_string(), sides);
+                world.partition(sides, *one_way, &op.to_string());
             }
         }
-        Op::Heal => {
-            world.heal();
-            let now = world.now();
-            world.measure_mut().heal(now);
-        }
+        Op::Heal => world.heal(),
         Op::SetLoss { p } => world.net().set_loss(*p),
         Op::SetDuplicate { p } => world.net().set_duplicate(*p),
         Op::SetNodeLoss { node, p } => world.net().set_outbound_loss(*node, *p),
@@ -108,6 +102,20 @@ pub fn form(world: &mut World) -> bool {
     world.run_while(limit, |w| w.measure().all_correct())
 }
 
+/// A world of `cfg`'s nodes formed by joining ([`form`]), every view
+/// complete: the start of tests and examples that begin with a cluster.
+pub fn joined(cfg: &WorldConfig) -> Result<World, SimError> {
+    let mut world = World::new(cfg)?;
+    if form(&mut world) {
+        Ok(world)
+    } else {
+        Err(SimError::NotFormed {
+            nodes: cfg.nodes,
+            limit_s: formation_limit(cfg.nodes).as_secs_f64(),
+        })
+    }
+}
+
 /// Starts every node at once and has each take every other as alive
 /// (`Node::restore_members`, [`Formation::Restored`]): complete views with no join exchange, so
 /// even 10,000 nodes start without a join storm. Returns whether views are
@@ -122,18 +130,50 @@ pub fn restore(world: &mut World) -> bool {
     })
 }
 
+impl RunSpec {
+    /// The world this run takes place in: its nodes, seed, profile, log,
+    /// tuning, and the plan's autoclean and seeds (the static discovery list).
+    pub fn world_config(&self) -> WorldConfig {
+        let mut cfg = WorldConfig::new(self.nodes, self.seed, self.profile);
+        cfg.keep_log = self.keep_log;
+        cfg.tuning = self.tuning;
+        if let Some(a) = self.plan.autoclean {
+            cfg.tuning.autoclean = Some(Duration::from_secs_f64(a));
+        }
+        cfg.discovery_seeds = self.plan.seeds.clone();
+        cfg
+    }
+}
+
+/// How a played run went, for its report.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Played {
+    /// Whether formation reached complete views (true without formation).
+    pub formed: bool,
+    /// When the timeline started.
+    pub t0: Time,
+}
+
 /// Runs `spec` to the end and reports.
-pub fn run(spec: &RunSpec, mut progress: Option<Progress>) -> Result<Outcome, SimError> {
+pub fn run(spec: &RunSpec, progress: Option<Progress>) -> Result<Outcome, SimError> {
     spec.plan.validate(spec.nodes)?;
     let wall = Instant::now();
-    let mut cfg = WorldConfig::new(spec.nodes, spec.seed, spec.profile);
-    cfg.keep_log = spec.keep_log;
-    cfg.tuning = spec.tuning;
-    if let Some(a) = spec.plan.autoclean {
-        cfg.tuning.autoclean = Some(Duration::from_secs_f64(a));
-    }
-    cfg.discovery_seeds = spec.plan.seeds.clone();
-    let mut world = World::new(&cfg)?;
+    let mut world = World::new(&spec.world_config())?;
+    let played = play(&mut world, spec, progress);
+    let report = report(spec, &world, played, wall.elapsed().as_secs_f64());
+    Ok(Outcome {
+        samples: world.measure().samples().to_vec(),
+        log: world.log().text().map(str::to_owned),
+        report,
+    })
+}
+
+/// Plays `spec`'s plan in `world` (built from [`RunSpec::world_config`],
+/// perhaps keeping events too): forms the cluster, applies the timeline and
+/// runs to the end. [`run`] is this and [`report`]; tests that look into
+/// the nodes afterwards call it themselves. The plan must be valid for the
+/// world's nodes ([`Plan::validate`], which `run` checks).
+pub fn play(world: &mut World, spec: &RunSpec, mut progress: Option<Progress>) -> Played {
     let duration = Duration::from_secs_f64(spec.plan.duration);
     if let Some(p) = progress.as_mut() {
         let guess = Time::ZERO + duration + formation_limit(spec.nodes) / 4;
@@ -142,9 +182,9 @@ pub fn run(spec: &RunSpec, mut progress: Option<Progress>) -> Result<Outcome, Si
     let (formed, t0) = match spec.plan.formation {
         Formation::Joined | Formation::Restored => {
             let formed = if spec.plan.formation == Formation::Restored {
-                restore(&mut world)
+                restore(world)
             } else {
-                form(&mut world)
+                form(world)
             };
             // Start the timeline on a whole second, a little after formation.
             let secs = (world.now().as_secs_f64() + 1.0).ceil();
@@ -159,7 +199,7 @@ pub fn run(spec: &RunSpec, mut progress: Option<Progress>) -> Result<Outcome, Si
     world.run_until(t0);
     for t in &spec.plan.ops {
         world.run_until(t0 + Duration::from_secs_f64(t.at));
-        apply(&mut world, &t.op, &spec.plan.seeds);
+        apply(world, &t.op, &spec.plan.seeds);
         world.mark(t.op.to_string());
     }
     if spec.stop_when_converged {
@@ -167,15 +207,13 @@ pub fn run(spec: &RunSpec, mut progress: Option<Progress>) -> Result<Outcome, Si
     } else {
         world.run_until(end);
     }
-    let report = report(spec, &world, formed, t0, wall.elapsed().as_secs_f64());
-    Ok(Outcome {
-        samples: world.measure().samples().to_vec(),
-        log: world.log().text().map(str::to_owned),
-        report,
-    })
+    Played { formed, t0 }
 }
 
-fn report(spec: &RunSpec, world: &World, formed: bool, t0: Time, wall_s: f64) -> RunReport {
+/// The report of `spec` played in `world` ([`play`]), `wall_s` wall seconds
+/// after it started.
+pub fn report(spec: &RunSpec, world: &World, played: Played, wall_s: f64) -> RunReport {
+    let Played { formed, t0 } = played;
     let m = world.measure();
     let totals = world.totals();
     let last = m.last_mark().unwrap_or(t0);

@@ -1,6 +1,7 @@
 //! The protocol knobs a run sets on top of its profile: full-state sync on
-//! or off, the autoclean delay, network evidence and Lifeguard. [`NetProfile::configure`] applies them;
-//! it is the one place a node's [`Config`](rollcall::core::Config) is built.
+//! or off, the autoclean delay, network evidence, Lifeguard and autoheal.
+//! [`NetProfile::configure`] applies them; it is the one place a node's
+//! [`Config`](rollcall::core::Config) is built.
 //!
 //! [`NetProfile::configure`]: crate::network::NetProfile::configure
 
@@ -19,6 +20,9 @@ pub struct Tuning {
     pub network_evidence: bool,
     /// `Config::lifeguard`: Lifeguard on top of SWIM (on by default).
     pub lifeguard: bool,
+    /// `Config::autoheal`: sides of a healed partition merge by themselves
+    /// (on by default); off, they stay apart until a manual join.
+    pub autoheal: bool,
 }
 
 impl Default for Tuning {
@@ -28,6 +32,7 @@ impl Default for Tuning {
             autoclean: None,
             network_evidence: true,
             lifeguard: true,
+            autoheal: true,
         }
     }
 }

@@ -10,19 +10,25 @@
 //!
 //! Every node is a real `rollcall::core::Node`: every datagram is sealed by
 //! its sender and opened by its receiver, exactly as in the agent.
+//!
+//! The world is also the in-memory harness of rollcall's own tests and
+//! examples: [`WorldConfig::plain`] gives fixed 1 ms links and keeps every
+//! event as a value ([`World::events`]), [`World::command`] hands a node an
+//! operator's command, and [`run::joined`](crate::run::joined) forms a
+//! cluster to start from.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use rollcall::core::{Command, Config, Event, Node, NodeId, NodeName, Peer, Time};
+use rollcall::core::{Command, CommandError, Config, Event, Node, NodeId, NodeName, Peer, Time};
 
 use crate::audit::{self, Audit};
 use crate::error::SimError;
 use crate::eventlog::{Entry, EventLog};
 use crate::measure::{CrashCause, Measure};
-use crate::network::{Fate, NetProfile, Network};
+use crate::network::{Fate, LinkTimings, NetProfile, Network};
 use crate::rng::node_seed;
 use crate::tuning::Tuning;
 
@@ -57,10 +63,14 @@ pub struct WorldConfig {
     pub seed: u64,
     /// Link timings and protocol profile.
     pub profile: NetProfile,
+    /// Link timings other than the profile's, if set.
+    pub links: Option<LinkTimings>,
     /// Sampling period of the convergence curve.
     pub sample_every: Duration,
     /// Keep the event log as text (for tests and `--event-log`).
     pub keep_log: bool,
+    /// Keep every event the nodes report, as values ([`World::events`]).
+    pub keep_events: bool,
     /// Sync on or off, autoclean.
     pub tuning: Tuning,
     /// The static discovery list: whenever a running node wants seeds
@@ -77,10 +87,25 @@ impl WorldConfig {
             nodes,
             seed,
             profile,
+            links: None,
             sample_every: Duration::from_millis(100),
             keep_log: false,
+            keep_events: false,
             tuning: Tuning::default(),
             discovery_seeds: vec![0],
+        }
+    }
+
+    /// `nodes` nodes on a plain network, for tests and examples that follow
+    /// single events: LAN protocol timings (`Config::lan`), every link
+    /// exactly 1 ms with neither jitter nor loss, every event kept, and no
+    /// discovery answers (nodes meet only by joining). Seed 1.
+    pub fn plain(nodes: u32) -> Self {
+        Self {
+            links: Some(LinkTimings::fixed(Duration::from_millis(1))),
+            keep_events: true,
+            discovery_seeds: Vec::new(),
+            ..Self::new(nodes, 1, NetProfile::Lan)
         }
     }
 }
@@ -233,9 +258,9 @@ impl World {
             n: cfg.nodes,
             seed: cfg.seed,
             config,
-            net: Network::new(cfg.seed, n, cfg.profile.links()),
+            net: Network::new(cfg.seed, n, cfg.links.unwrap_or(cfg.profile.links())),
             measure: Measure::new(n, cfg.sample_every),
-            log: EventLog::new(cfg.keep_log),
+            log: EventLog::new(cfg.keep_log, cfg.keep_events),
             totals: Totals::default(),
             audit: Audit::new(cfg.nodes, cfg.sample_every),
             progress: None,
@@ -267,7 +292,8 @@ impl World {
         &self.config
     }
 
-    /// The network, to partition it or set loss.
+    /// The network, to set loss or duplication (a partition goes through
+    /// [`partition`](Self::partition), which tells the measurements).
     pub fn net(&mut self) -> &mut Network {
         &mut self.net
     }
@@ -280,12 +306,6 @@ impl World {
     /// The measurements so far.
     pub fn measure(&self) -> &Measure {
         &self.measure
-    }
-
-    /// The measurements, to tell them what the timeline changed (a
-    /// partition made or lifted).
-    pub fn measure_mut(&mut self) -> &mut Measure {
-        &mut self.measure
     }
 
     /// What the audit found so far.
@@ -304,6 +324,12 @@ impl World {
     /// The event log so far.
     pub fn log(&self) -> &EventLog {
         &self.log
+    }
+
+    /// Every event the nodes reported so far, as (time, node, event), when
+    /// the world keeps them ([`WorldConfig::keep_events`]); empty otherwise.
+    pub fn events(&self) -> &[(Time, u32, Event)] {
+        self.log.events()
     }
 
     /// Records a scenario operation in the log and as a convergence mark.
@@ -387,6 +413,19 @@ impl World {
             node.restore_members(self.now, ids.iter().cloned());
             self.drain(i);
         }
+    }
+
+    /// Hands node `i` an operator's command (join, leave, force-leave) and
+    /// sends what it has to send. `None` if node `i` is not running.
+    ///
+    /// The measurements are not told: a node that leaves still counts as
+    /// live for [`Measure`] ([`force_leave`](Self::force_leave) is the
+    /// measured way to remove a node).
+    pub fn command(&mut self, i: u32, command: Command) -> Option<Result<(), CommandError>> {
+        let node = self.slots.get_mut(i as usize)?.node.as_mut()?;
+        let result = node.handle_command(self.now, command);
+        self.drain(i);
+        Some(result)
     }
 
     /// Node `by` runs `force-leave` on node `node`'s name. From then on
@@ -559,6 +598,7 @@ impl World {
 
     fn on_event(&mut self, i: u32, e: Event) {
         let now = self.now;
+        self.log.keep_event(now, i, &e);
         let idx = |id: &NodeId| index_of(id.addr(), self.n);
         match &e {
             Event::MemberUp(id) => {
@@ -643,9 +683,18 @@ impl World {
         }
     }
 
+    /// Cuts the network into sides (`side[i]` is node `i`'s; see
+    /// [`Network::partition`]), named `what` in the measurements: from now
+    /// on a node's correct view is the live nodes on its side.
+    pub fn partition(&mut self, side: Vec<u16>, one_way: bool, what: &str) {
+        self.net.partition(side.clone(), one_way);
+        self.measure.partition(self.now, what, side);
+    }
+
     /// Removes every partition, first having the audit count the records
     /// live nodes hold of nodes the partition separates them from (see
-    /// [`Audit::records_across_at_heal`]).
+    /// [`Audit::records_across_at_heal`]); from now on a correct view is
+    /// every live node again.
     pub fn heal(&mut self) {
         if self.net.is_partitioned() {
             let nodes = self
@@ -656,6 +705,7 @@ impl World {
             self.audit.before_heal(nodes, &self.measure, &self.net);
         }
         self.net.heal(self.now);
+        self.measure.heal(self.now);
     }
 
     /// Handles every wakeup up to and including `until`, then sets the clock to `until`.
@@ -682,6 +732,11 @@ impl World {
         }
         self.measure.sample_until(until);
         self.now = self.now.max(until);
+    }
+
+    /// Handles every wakeup for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
     }
 
     /// Handles wakeups until `done` holds (checked after each) or `until`.

@@ -1,14 +1,47 @@
 //! Lifecycle scenarios: force-leave, autoclean, a partition longer than
 //! autoclean, and sync on or off. Small clusters, fast in debug.
+//!
+//! The force-leave and autoclean scenarios are played in a world that keeps
+//! every event, so each test checks both what the report measures and what
+//! every node holds and said.
 
 use std::process::Command;
+use std::time::Duration;
 
+use rollcall::core::{Event, NodeName};
+use rollcall_sim::run::{play, report as report_of};
 use rollcall_sim::seeds::{agreement_bound, spec_for};
-use rollcall_sim::{run, NetProfile, RunReport, Scenario, Tuning};
+use rollcall_sim::{run, NetProfile, RunReport, Scenario, Tuning, World};
 
 fn report(scenario: Scenario, nodes: u32, seed: u64) -> RunReport {
     let spec = spec_for(scenario, seed, nodes, NetProfile::Lan, Tuning::default());
     run(&spec, None).unwrap().report
+}
+
+/// Plays `scenario`'s seed run in a world that keeps every event; returns
+/// the world at the end and the run's report.
+fn played(scenario: Scenario, nodes: u32, seed: u64) -> (World, RunReport) {
+    let spec = spec_for(scenario, seed, nodes, NetProfile::Lan, Tuning::default());
+    let mut cfg = spec.world_config();
+    cfg.keep_events = true;
+    let mut world = World::new(&cfg).unwrap();
+    let p = play(&mut world, &spec, None);
+    let r = report_of(&spec, &world, p, 0.0);
+    (world, r)
+}
+
+fn name(world: &World, i: u32) -> NodeName {
+    world.peer(i).name
+}
+
+/// Whether node `at` lists node `who` as running, and as stopped.
+fn listed(world: &World, at: u32, who: u32) -> (bool, bool) {
+    let s = world.node(at).unwrap().status();
+    let who = name(world, who);
+    (
+        s.running_nodes.contains(&who),
+        s.stopped_nodes.contains(&who),
+    )
 }
 
 fn sim_json(args: &[&str]) -> serde_json::Value {
@@ -50,24 +83,60 @@ fn no_sync_flag_turns_sync_traffic_off() {
 }
 
 #[test]
-fn a_force_left_node_never_reappears() {
+fn a_force_left_node_that_is_still_running_stays_removed_and_knows_it() {
     // Seeds 1 to 6 include runs where the victim is cut off alone first, so
     // it misses the notice and comes back asserting itself after the heal.
     let mut isolated = 0;
     for seed in 1..=6 {
-        let r = report(Scenario::ForceLeave, 12, seed);
+        let (world, r) = played(Scenario::ForceLeave, 12, seed);
         isolated += usize::from(r.network.partitioned > 0);
         assert_eq!(r.resurrections, 0, "seed {seed}: {r}");
         assert!(r.converged, "seed {seed}: {r}");
         assert_eq!(r.live_nodes, 11, "the force-left node is out");
         assert_eq!(r.slowest_node_members, 10, "seed {seed}: {r}");
+        let at = r
+            .timeline
+            .iter()
+            .find(|m| m.what.contains("force-leaves"))
+            .expect("a force-leave in the timeline")
+            .at_s;
+        let victim = (0..12).find(|&i| !world.measure().is_live(i)).unwrap();
+        let gone = name(&world, victim);
+        // Still running, and it knows it was removed.
+        let node = world.node(victim).expect("the victim still runs");
+        assert!(
+            node.has_left(),
+            "seed {seed}: n{victim} did not learn it was removed"
+        );
+        assert!(
+            world.events().iter().any(|(_, i, e)| *i == victim
+                && matches!(e, Event::NodeForceLeft(id) if id.name() == &gone)),
+            "seed {seed}: n{victim} reported no NodeForceLeft about itself"
+        );
+        for i in (0..12).filter(|&i| i != victim) {
+            assert_eq!(
+                listed(&world, i, victim),
+                (false, false),
+                "seed {seed}: n{i} lists n{victim}"
+            );
+        }
+        let up_again = world.events().iter().filter(|(t, i, e)| {
+            t.as_secs_f64() > at
+                && *i != victim
+                && matches!(e, Event::MemberUp(id) if id.name() == &gone)
+        });
+        assert_eq!(
+            up_again.count(),
+            0,
+            "seed {seed}: n{victim} came back up somewhere"
+        );
     }
     assert!(isolated > 0, "no seed isolated the victim first");
 }
 
 #[test]
 fn autoclean_forgets_a_crashed_node_everywhere() {
-    let r = report(Scenario::Autoclean, 12, 3);
+    let (mut world, r) = played(Scenario::Autoclean, 12, 3);
     assert_eq!(r.autoclean_s, Some(Scenario::SHORT_AUTOCLEAN_S));
     assert!(r.converged, "{r}");
     assert_eq!(r.records_of_gone_at_end, 0, "{r}");
@@ -82,6 +151,44 @@ fn autoclean_forgets_a_crashed_node_everywhere() {
         (60.0..=60.0 + 20.0).contains(&forgotten),
         "forgotten {forgotten} s after the crash"
     );
+    let crashed = r.crashes[0].node;
+    let gone = name(&world, crashed);
+    let live: Vec<u32> = world.running().collect();
+    assert_eq!(live.len(), 11);
+    for &i in &live {
+        assert_eq!(
+            listed(&world, i, crashed),
+            (false, false),
+            "n{i} still lists n{crashed}"
+        );
+        assert_eq!(
+            world.node(i).unwrap().membership().count(),
+            10,
+            "n{i} still holds a record of n{crashed}"
+        );
+        // Held stopped (down) first, then forgotten.
+        let first = |f: &dyn Fn(&Event) -> bool| {
+            world
+                .events()
+                .iter()
+                .position(|(_, at, e)| *at == i && f(e))
+        };
+        let down = first(&|e| matches!(e, Event::MemberDown(id) if id.name() == &gone));
+        let cleaned = first(&|e| *e == Event::NodeCleaned(gone.clone()));
+        assert!(
+            matches!((down, cleaned), (Some(d), Some(c)) if d < c),
+            "n{i}: down at event {down:?}, cleaned at event {cleaned:?}"
+        );
+    }
+    // Sync does not bring the forgotten record back.
+    world.run_for(Duration::from_secs(60));
+    for &i in &live {
+        assert_eq!(
+            world.node(i).unwrap().membership().count(),
+            10,
+            "n{i} took n{crashed}'s record back"
+        );
+    }
 }
 
 #[test]
