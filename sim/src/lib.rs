@@ -15,13 +15,13 @@
 //! | [`audit`] | from the nodes themselves: views re-read, record counts |
 //! | [`eventlog`] | the hashed event log that proves determinism |
 //! | [`scenario`] | built-in scenarios and scenario files as data |
-//! | [`run`] | formation, timeline, report |
+//! | [`run`](mod@run) | formation, timeline, report |
 //! | [`report`] | the JSON object and the human summary |
 //! | [`sweep`] | randomised fault profiles with a liveness check |
 //! | [`seeds`] | one scenario across many seeds, with agreement, resurrection and view-size checks |
 //! | [`tuning`] | sync on/off and autoclean on top of a profile |
 //! | [`plot`] | the SVG convergence curve |
-//! | [`bench`] | the benchmark section of BENCHMARKS.md |
+//! | [`bench`](mod@bench) | the benchmark section of BENCHMARKS.md |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
