@@ -15,16 +15,6 @@ fn name(world: &World, i: u32) -> NodeName {
     world.peer(i).name
 }
 
-/// Whether node `at` lists node `who` as running, and as stopped.
-fn listed(world: &World, at: u32, who: u32) -> (bool, bool) {
-    let s = world.node(at).unwrap().status();
-    let who = name(world, who);
-    (
-        s.running_nodes.contains(&who),
-        s.stopped_nodes.contains(&who),
-    )
-}
-
 /// Runs until every node's view holds every other node, for at most `d`.
 fn agree_within(world: &mut World, d: Duration) -> bool {
     let end = world.now() + d;
@@ -38,7 +28,7 @@ fn a_node_that_leaves_is_in_neither_list_on_every_other_node_within_a_second() {
     world.run_for(Duration::from_secs(1));
     let gone = name(&world, 3);
     for i in (0..8).filter(|&i| i != 3) {
-        assert_eq!(listed(&world, i, 3), (false, false), "n{i} still lists n3");
+        assert_eq!(world.lists(i, 3), (false, false), "n{i} still lists n3");
         assert!(
             world
                 .events()
@@ -51,7 +41,7 @@ fn a_node_that_leaves_is_in_neither_list_on_every_other_node_within_a_second() {
     // And it stays so: nothing brings it back.
     world.run_for(Duration::from_secs(60));
     for i in (0..8).filter(|&i| i != 3) {
-        assert_eq!(listed(&world, i, 3), (false, false), "n{i} lists n3 again");
+        assert_eq!(world.lists(i, 3), (false, false), "n{i} lists n3 again");
     }
 }
 

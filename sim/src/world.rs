@@ -353,6 +353,16 @@ impl World {
         Peer::new(self.names[i as usize].clone(), addr_of(i))
     }
 
+    /// Whether node `at` lists node `who` as running, and as stopped (as
+    /// `status` reports them); both false if `at` is not running.
+    pub fn lists(&self, at: u32, who: u32) -> (bool, bool) {
+        let (Some(node), Some(who)) = (self.node(at), self.names.get(who as usize)) else {
+            return (false, false);
+        };
+        let s = node.status();
+        (s.running_nodes.contains(who), s.stopped_nodes.contains(who))
+    }
+
     /// Starts node `i` (a first boot, or a restart under the same name with
     /// the next generation and a fresh state) and has it join `targets`.
     /// Does nothing if it is running or out of range.

@@ -34,16 +34,6 @@ fn name(world: &World, i: u32) -> NodeName {
     world.peer(i).name
 }
 
-/// Whether node `at` lists node `who` as running, and as stopped.
-fn listed(world: &World, at: u32, who: u32) -> (bool, bool) {
-    let s = world.node(at).unwrap().status();
-    let who = name(world, who);
-    (
-        s.running_nodes.contains(&who),
-        s.stopped_nodes.contains(&who),
-    )
-}
-
 fn sim_json(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_rollcall-sim"))
         .args(args)
@@ -115,7 +105,7 @@ fn a_force_left_node_that_is_still_running_stays_removed_and_knows_it() {
         );
         for i in (0..12).filter(|&i| i != victim) {
             assert_eq!(
-                listed(&world, i, victim),
+                world.lists(i, victim),
                 (false, false),
                 "seed {seed}: n{i} lists n{victim}"
             );
@@ -157,7 +147,7 @@ fn autoclean_forgets_a_crashed_node_everywhere() {
     assert_eq!(live.len(), 11);
     for &i in &live {
         assert_eq!(
-            listed(&world, i, crashed),
+            world.lists(i, crashed),
             (false, false),
             "n{i} still lists n{crashed}"
         );
