@@ -1,7 +1,5 @@
 //! Scenario tests: small clusters, bounded in virtual time, fast in debug.
 
-use std::time::Duration;
-
 use rollcall_sim::scenario::{Formation, Knobs, Op, Plan, TimedOp};
 use rollcall_sim::sweep::liveness_bound;
 use rollcall_sim::{run, NetProfile, RunSpec, Scenario, Tuning};
@@ -307,17 +305,18 @@ fn a_run_with_a_timeline_past_its_end_is_refused() {
     let p = plan(5.0, vec![TimedOp::new(6.0, Op::Heal)]);
     let e = run(&custom(4, 1, p), None).unwrap_err().to_string();
     assert!(e.contains("after the end"), "{e}");
-    let _ = Duration::ZERO;
+}
+
+/// The plan of `sim/scenarios/{file}` for `nodes` nodes.
+fn scenario_file(file: &str, nodes: u32) -> Plan {
+    let path = format!("{}/scenarios/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    Plan::from_toml(&text, nodes).unwrap()
 }
 
 #[test]
 fn the_example_scenario_file_runs_and_heals() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scenarios/partition-crash-heal.toml"
-    );
-    let text = std::fs::read_to_string(path).unwrap();
-    let plan = Plan::from_toml(&text, 30).unwrap();
+    let plan = scenario_file("partition-crash-heal.toml", 30);
     let out = run(&custom(30, 12, plan), None).unwrap();
     let r = &out.report;
     assert!(r.converged, "{r}");
@@ -362,13 +361,8 @@ fn a_heal_in_the_middle_of_detection_at_300_nodes_needs_no_view_audit() {
     // side-mates the first still awaited (133 views re-read). Seed 2 had a
     // side-mate's down record renamed while still down, reported as a
     // renewal (4 views re-read).
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scenarios/heal-mid-detection.toml"
-    );
-    let text = std::fs::read_to_string(path).unwrap();
     for seed in [2, 3] {
-        let plan = Plan::from_toml(&text, 300).unwrap();
+        let plan = scenario_file("heal-mid-detection.toml", 300);
         let r = run(&custom(300, seed, plan), None).unwrap().report;
         assert!(r.converged, "seed {seed}: {r}");
         assert_eq!(r.views_audited, 0, "seed {seed}: {r}");
@@ -381,10 +375,8 @@ fn a_heal_while_suspicions_are_in_flight_needs_no_view_audit() {
     // view from its node is a safety net that stays unused. Before a
     // losing node's view was re-read at `Rejoined`, these seeds each
     // needed 1 to 8 corrections.
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/heal-in-flight.toml");
-    let text = std::fs::read_to_string(path).unwrap();
     for seed in 1..=8 {
-        let plan = Plan::from_toml(&text, 20).unwrap();
+        let plan = scenario_file("heal-in-flight.toml", 20);
         let r = run(&custom(20, seed, plan), None).unwrap().report;
         assert!(r.converged, "seed {seed}: {r}");
         assert_eq!(r.views_audited, 0, "seed {seed}: {r}");
