@@ -552,6 +552,28 @@ mod quic_guarantees {
         (addr_rx.recv().unwrap(), got_rx, thread)
     }
 
+    /// Has `a` connect to a peer (whose incarnations share `secret`) that
+    /// then crashes once it got the datagram; the peer's address.
+    async fn connect_then_crash(a: &mut QuicTransport, secret: Option<[u8; 32]>) -> SocketAddr {
+        let (b_addr, got, thread) = crashing_peer(secret);
+        a.send(b_addr, b"hello").await;
+        tokio::task::spawn_blocking(move || got.recv_timeout(Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .expect("the first incarnation got nothing");
+        thread.join().unwrap();
+        b_addr
+    }
+
+    /// The crashed peer's next incarnation, on the same address.
+    async fn restart(addr: SocketAddr, secret: Option<[u8; 32]>) -> QuicTransport {
+        let options = QuicOptions {
+            reset_secret: secret,
+            ..QuicOptions::default()
+        };
+        bind_with(addr, options).await
+    }
+
     /// Sends to `to` every 50 ms until `b` receives, for up to `limit`.
     async fn reach(a: &mut QuicTransport, b: &mut QuicTransport, limit: Duration) -> bool {
         let to = b.local_addr();
@@ -575,23 +597,10 @@ mod quic_guarantees {
         within(async {
             let secret = Some([7; 32]);
             let mut a = bind_with(local(), options()).await;
-            let (b_addr, got, thread) = crashing_peer(secret);
-            a.send(b_addr, b"hello").await;
-            tokio::task::spawn_blocking(move || got.recv_timeout(Duration::from_secs(5)))
-                .await
-                .unwrap()
-                .expect("the first incarnation got nothing");
-            thread.join().unwrap();
+            let b_addr = connect_then_crash(&mut a, secret).await;
             // A still holds its connection to the crashed process.
             assert_eq!(a.connections_open(), 1);
-            let mut b = bind_with(
-                b_addr,
-                QuicOptions {
-                    reset_secret: secret,
-                    ..QuicOptions::default()
-                },
-            )
-            .await;
+            let mut b = restart(b_addr, secret).await;
             assert!(
                 reach(&mut a, &mut b, Duration::from_secs(2)).await,
                 "the restarted peer was not reached within 2 s"
@@ -613,21 +622,8 @@ mod quic_guarantees {
             },
         )
         .await;
-        let (b_addr, got, thread) = crashing_peer(secret);
-        a.send(b_addr, b"hello").await;
-        tokio::task::spawn_blocking(move || got.recv_timeout(Duration::from_secs(5)))
-            .await
-            .unwrap()
-            .expect("the first incarnation got nothing");
-        thread.join().unwrap();
-        let mut b = bind_with(
-            b_addr,
-            QuicOptions {
-                reset_secret: secret,
-                ..QuicOptions::default()
-            },
-        )
-        .await;
+        let b_addr = connect_then_crash(&mut a, secret).await;
+        let mut b = restart(b_addr, secret).await;
         let to_a = a.local_addr();
         assert!(
             reach(&mut b, &mut a, Duration::from_secs(2)).await,
