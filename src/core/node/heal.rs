@@ -408,7 +408,8 @@ impl Node {
     }
 
     /// A side-mate says our side lost to `winner` (whose side is
-    /// `theirs`). Taken only from an active member, only while this node is
+    /// `theirs`). Taken only from an active member (under the version it
+    /// sent from, or a later one), only while this node is
     /// apart from the winner too, and only if the sides compare the same
     /// way here; then this node rejoins the winner without waiting to meet
     /// it.
@@ -416,9 +417,12 @@ impl Node {
         if self.left || !self.config.autoheal || self.heal.merging.is_some() {
             return;
         }
+        // A side-mate's announce under its renewed identity may overtake
+        // its `Follow` (datagrams sent together can arrive out of order):
+        // the mate counts under the version it sent from or a later one.
         let (mut mate, mut apart) = (false, true);
         for m in self.swim.iter_members() {
-            mate |= m.id() == from;
+            mate |= m.id().name() == from.name() && m.id().version() >= from.version();
             apart &= m.id().name() != winner.name();
         }
         if !mate || !apart || winner.name() == self.swim.identity().name() {
