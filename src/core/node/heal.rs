@@ -27,10 +27,12 @@
 //! * otherwise: this node tells the other (a summary), and waits for the
 //!   failure detector to make the evidence mutual.
 //!
-//! While a loser takes the winner's view it listens to the winner only (the
-//! *merge barrier*): its former side still gossips that the winners are
-//! down, and a `Down` taken in before the winner's records would be final
-//! for their versions. The barrier lifts when the winner's records arrive
+//! While a loser takes the winner's view it listens to the winner and to
+//! side-mates that rejoined too (under renewed identities, with views as
+//! fresh as its own) only: the *merge barrier*. The rest of its former side
+//! still gossips that the winners are down, and a `Down` taken in before
+//! the winner's records would be final for their versions. The barrier
+//! lifts when the winner's records arrive
 //! (one sync exchange, re-asked every probe period if lost), and at the
 //! latest after [`MERGE_BARRIER`].
 //!
@@ -104,13 +106,26 @@ pub(super) struct HealState {
 impl HealState {
     /// Whether the merge barrier keeps out a datagram from `sender` at `now`
     /// (and lifts the barrier once its time is up).
-    pub fn bars(&mut self, now: Time, sender: NameKey) -> bool {
+    ///
+    /// The barrier keeps out what may still hold the winners down. A former
+    /// side-mate under a renewed version has rejoined too and discarded its
+    /// view as this node did: it passes, so the renewals of a side that
+    /// rejoins at once are taken as they arrive, not left to gossip after
+    /// the barrier.
+    pub fn bars(&mut self, now: Time, sender: &NodeId) -> bool {
         match &self.merging {
             Some(m) if now >= m.until => {
                 self.merging = None;
                 false
             }
-            Some(m) => m.winner.name().key() != sender,
+            Some(m) => {
+                let key = sender.name().key();
+                let renewed_mate = self
+                    .former
+                    .get(&key)
+                    .is_some_and(|old| old.version() < sender.version());
+                m.winner.name().key() != key && !renewed_mate
+            }
             None => false,
         }
     }

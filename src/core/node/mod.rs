@@ -349,8 +349,7 @@ impl Node {
                 }
                 if self.heal.merging.is_some() {
                     let now = self.io.now;
-                    let key = sender.as_ref().map(|id| id.name().key());
-                    if key.is_none_or(|k| self.heal.bars(now, k)) {
+                    if sender.as_ref().is_none_or(|id| self.heal.bars(now, id)) {
                         return Err(DropReason::Merging);
                     }
                 }
@@ -378,7 +377,7 @@ impl Node {
                 if self.screening() {
                     self.heard_from(msg.from());
                 }
-                if self.heal.bars(self.io.now, msg.from().name().key()) {
+                if self.heal.bars(self.io.now, msg.from()) {
                     return Err(DropReason::Merging);
                 }
                 self.handle_sync(msg).map_err(|r| self.reject_sync(r))
