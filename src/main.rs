@@ -85,17 +85,21 @@ enum Ctl {
 
 #[derive(Subcommand)]
 enum Cluster {
-    /// Print running and stopped nodes.
+    /// Print running and stopped nodes (and a line if no core node runs).
     Status {
-        /// As JSON: {"running_nodes": [...], "stopped_nodes": [...]}.
+        /// As JSON: {"running_nodes": [...], "stopped_nodes": [...],
+        /// "roles": {node: "core" | "replicant"}}, and
+        /// "no_core_running": true when no running node is a core node.
         #[arg(long)]
         json: bool,
-        /// Also every node's state (alive, suspect, down), generation,
-        /// address and since when it is in that state ("members").
+        /// Also every node's state (alive, suspect, down), role,
+        /// generation, address and since when it is in that state
+        /// ("members").
         #[arg(long, short)]
         verbose: bool,
     },
-    /// Join the cluster NODE is in (runs on the joining node).
+    /// Join the cluster NODE is in (runs on the joining node; core nodes
+    /// only: replicants join through automatic discovery).
     Join {
         /// A node of the cluster, name@host.
         node: String,

@@ -86,7 +86,7 @@ fn two_manual_agents_join_and_bad_joins_fail_clearly() {
     let out = a.ctl(&["cluster", "status", "--json"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        r#"{"running_nodes":["rc@127.0.3.2","rc@127.0.3.3"],"stopped_nodes":[]}"#
+        r#"{"running_nodes":["rc@127.0.3.2","rc@127.0.3.3"],"stopped_nodes":[],"roles":{"rc@127.0.3.2":"core","rc@127.0.3.3":"core"}}"#
     );
 
     // force-leave removes b: a lists it nowhere.

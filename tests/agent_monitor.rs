@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{assert_all_see, logs, names, text, wait_until, AgentProc, Spec, TempDir, BIN};
-use rollcall::core::Liveness;
+use rollcall::core::{Liveness, Role};
 use rollcall::runtime::monitor::{EventKind, MonitorLine};
 use rollcall::runtime::verbose::VerboseStatus;
 
@@ -159,7 +159,7 @@ fn about(line: &MonitorLine, kind: EventKind, node: &str) -> bool {
 }
 
 #[test]
-fn status_verbose_shows_each_nodes_state_generation_address_and_since_when() {
+fn status_verbose_shows_each_nodes_state_role_generation_address_and_since_when() {
     let dir = TempDir::new("agent_monitor_verbose");
     let started = SystemTime::now();
     let all = names_at(40..=42);
@@ -173,6 +173,7 @@ fn status_verbose_shows_each_nodes_state_generation_address_and_since_when() {
     let now = SystemTime::now();
     for m in &v.members {
         assert_eq!(m.state, Liveness::Alive, "{m:?}");
+        assert_eq!(m.role, Role::Core, "{m:?}");
         // The generation is the agent's start time in ms.
         assert!(
             (ms(started) - 1000..=ms(now)).contains(&m.generation),
@@ -198,11 +199,14 @@ fn status_verbose_shows_each_nodes_state_generation_address_and_since_when() {
         "{table}"
     );
     let header: Vec<&str> = rows[1].split_whitespace().collect();
-    assert_eq!(header, ["NODE", "STATE", "GENERATION", "ADDRESS", "SINCE"]);
+    assert_eq!(
+        header,
+        ["NODE", "STATE", "ROLE", "GENERATION", "ADDRESS", "SINCE"]
+    );
     assert_eq!(rows.len(), 5, "{table}");
     for (row, name) in rows[2..].iter().zip(&all) {
         let cells: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cells[..2], [name.as_str(), "alive"], "{table}");
+        assert_eq!(cells[..3], [name.as_str(), "alive", "core"], "{table}");
         assert!(row.ends_with(" ago)"), "{table}");
     }
 
@@ -348,7 +352,7 @@ fn after_leave_status_shows_only_this_node_until_it_joins_again() {
     let out = b.ctl(&["cluster", "status", "--json"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        r#"{"running_nodes":["rc@127.0.4.51"],"stopped_nodes":[]}"#
+        r#"{"running_nodes":["rc@127.0.4.51"],"stopped_nodes":[],"roles":{"rc@127.0.4.51":"core"}}"#
     );
     let v = verbose(b).unwrap();
     assert_eq!(v.members.len(), 1, "{v:?}");

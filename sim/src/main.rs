@@ -95,7 +95,8 @@ struct RunArgs {
     /// unreachable"), host-crash (silence), partition-heal, partition3, loss, churn,
     /// slow-node, slow-nodes (--slow-fraction slow in bursts), lossy-node
     /// (one node loses --loss of what it sends), force-leave, autoclean (autoclean = 60 s), long-partition
-    /// (autoclean = 60 s, halves apart 120 s).
+    /// (autoclean = 60 s, halves apart 120 s), partition-roles (the smaller
+    /// side holds more core nodes, the larger is mostly replicants).
     #[arg(long, default_value = "crash")]
     scenario: Scenario,
     /// The seed: one seed replays the run exactly.
@@ -206,7 +207,7 @@ fn bootstrap_renamed(value: &str) -> anyhow::Error {
 #[derive(Args, Clone)]
 struct SeedsArgs {
     /// The scenario: partition-heal, partition3, long-partition, force-leave,
-    /// autoclean, churn (any built-in except join).
+    /// autoclean, churn, partition-roles (any built-in except join).
     #[arg(long)]
     scenario: Scenario,
     #[command(flatten)]

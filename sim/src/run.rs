@@ -132,7 +132,8 @@ pub fn restore(world: &mut World) -> bool {
 
 impl RunSpec {
     /// The world this run takes place in: its nodes, seed, profile, log,
-    /// tuning, and the plan's autoclean and seeds (the static discovery list).
+    /// tuning, and the plan's autoclean, seeds (the static discovery list)
+    /// and replicants.
     pub fn world_config(&self) -> WorldConfig {
         let mut cfg = WorldConfig::new(self.nodes, self.seed, self.profile);
         cfg.keep_log = self.keep_log;
@@ -141,6 +142,7 @@ impl RunSpec {
             cfg.tuning.autoclean = Some(Duration::from_secs_f64(a));
         }
         cfg.discovery_seeds = self.plan.seeds.clone();
+        cfg.replicants = self.plan.replicants.clone();
         cfg
     }
 }

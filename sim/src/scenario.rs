@@ -17,6 +17,9 @@
 //!                           # static discovery list every node rediscovers
 //! duration = 90.0           # how long to run after formation
 //! autoclean = 60.0          # optional: Config::autoclean in seconds (default 24 h)
+//! replicants = 12           # optional: the last 12 nodes run as replicants
+//!                           # (or a list: replicants = [3, 4]); the others
+//!                           # are core nodes, as is every node by default
 //!
 //! [[ops]]
 //! at = 5.0
@@ -90,11 +93,16 @@ pub enum Scenario {
     /// for 120 s, so each side forgets the other; the sides meet again only
     /// through static discovery (seeds: nodes 0, 1, N/2, N/2+1).
     LongPartition,
+    /// Roles: the first third of the nodes are core nodes, the rest one
+    /// core node and replicants. A formed cluster splits there at 5 s and
+    /// heals 60 s later: the smaller side holds more core nodes, so it
+    /// wins autoheal and the larger side rejoins it.
+    PartitionRoles,
 }
 
 impl Scenario {
     /// Every built-in scenario.
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Join,
         Scenario::Crash,
         Scenario::HostCrash,
@@ -108,6 +116,7 @@ impl Scenario {
         Scenario::ForceLeave,
         Scenario::Autoclean,
         Scenario::LongPartition,
+        Scenario::PartitionRoles,
     ];
 
     /// The `autoclean` the lifecycle scenarios run with (virtual seconds).
@@ -134,6 +143,7 @@ impl Scenario {
         let mut ops = Vec::new();
         let mut seeds = vec![0];
         let mut autoclean = None;
+        let mut replicants = Vec::new();
         // A node other than the seed, chosen by the seed.
         let victim = |rng: &mut SimRng| {
             if nodes > 1 {
@@ -278,6 +288,22 @@ impl Scenario {
                 ops.push(TimedOp::new(125.0, Op::Heal));
                 (Formation::Joined, 320.0)
             }
+            Scenario::PartitionRoles => {
+                let (small, large) = Self::role_sides(nodes);
+                replicants = large.iter().skip(1).copied().collect();
+                if !large.is_empty() {
+                    ops.push(TimedOp::new(
+                        5.0,
+                        Op::Partition {
+                            sides: None,
+                            groups: Some(vec![small, large]),
+                            one_way: false,
+                        },
+                    ));
+                    ops.push(TimedOp::new(65.0, Op::Heal));
+                }
+                (Formation::Joined, 180.0)
+            }
         };
         let mut plan = Plan {
             formation,
@@ -285,9 +311,18 @@ impl Scenario {
             duration: duration.unwrap_or(default_duration * period),
             ops,
             autoclean,
+            replicants,
         };
         plan.sort();
         plan
+    }
+
+    /// The two sides of `partition-roles` for `nodes` nodes: the first
+    /// third (at least one node), all core nodes; and the rest, whose
+    /// first node is a core node and whose others are replicants.
+    pub fn role_sides(nodes: u32) -> (Vec<u32>, Vec<u32>) {
+        let a = (nodes / 3).max(1).min(nodes);
+        ((0..a).collect(), (a..nodes).collect())
     }
 }
 
@@ -378,6 +413,7 @@ impl fmt::Display for Scenario {
             Scenario::ForceLeave => "force-leave",
             Scenario::Autoclean => "autoclean",
             Scenario::LongPartition => "long-partition",
+            Scenario::PartitionRoles => "partition-roles",
         })
     }
 }
@@ -599,6 +635,9 @@ pub struct Plan {
     /// `Config::autoclean` in virtual seconds; `None` keeps the profile's (24 h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoclean: Option<f64>,
+    /// The nodes that run as replicants; every other node is a core node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicants: Vec<u32>,
 }
 
 fn default_seeds() -> Vec<u32> {
@@ -620,6 +659,16 @@ struct PlanFile {
     ops: Vec<TimedOp>,
     #[serde(default)]
     autoclean: Option<f64>,
+    #[serde(default)]
+    replicants: Option<Replicants>,
+}
+
+/// `replicants` in a scenario file: how many (the last nodes), or which.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Replicants {
+    Count(u32),
+    List(Vec<u32>),
 }
 
 impl Plan {
@@ -669,12 +718,23 @@ impl Plan {
                 )))
             }
         };
+        let replicants = match file.replicants {
+            None => Vec::new(),
+            Some(Replicants::List(list)) => list,
+            Some(Replicants::Count(k)) if k <= nodes => (nodes - k..nodes).collect(),
+            Some(Replicants::Count(k)) => {
+                return Err(ScenarioError::Invalid(format!(
+                    "replicants = {k} is more than the {nodes} nodes"
+                )))
+            }
+        };
         let mut plan = Plan {
             formation,
             seeds: file.seeds,
             duration: file.duration,
             ops,
             autoclean: file.autoclean,
+            replicants,
         };
         plan.sort();
         plan.validate(nodes)?;
@@ -717,6 +777,11 @@ impl Plan {
         if let Some(&s) = self.seeds.iter().find(|&&s| s >= nodes) {
             return bad(format!(
                 "seed node {s} does not exist (nodes are 0..{nodes})"
+            ));
+        }
+        if let Some(&r) = self.replicants.iter().find(|&&r| r >= nodes) {
+            return bad(format!(
+                "replicant node {r} does not exist (nodes are 0..{nodes})"
             ));
         }
         for (k, t) in self.ops.iter().enumerate() {
@@ -786,7 +851,7 @@ impl Plan {
 pub enum ScenarioError {
     /// The name is not a built-in scenario.
     #[error(
-        "unknown scenario {0:?} (expected one of: join, crash, host-crash, partition-heal, partition3, loss, churn, slow-node, slow-nodes, lossy-node, force-leave, autoclean, long-partition)"
+        "unknown scenario {0:?} (expected one of: join, crash, host-crash, partition-heal, partition3, loss, churn, slow-node, slow-nodes, lossy-node, force-leave, autoclean, long-partition, partition-roles)"
     )]
     UnknownScenario(String),
     /// The file is not valid TOML or does not have the plan's shape.
@@ -862,6 +927,8 @@ mod tests {
                 "needs formation = \"staggered\"",
             ),
             ("nodes = 3", "nodes"),
+            ("duration = 10\nreplicants = 4", "more than the 3 nodes"),
+            ("duration = 10\nreplicants = [0, 3]", "replicant node 3"),
             (
                 "duration = 10\n[[ops]]\nat = 1\nop = \"partition\"\ngroups = [[0], [0]]",
                 "two groups",
@@ -901,6 +968,34 @@ mod tests {
             let text = toml::to_string(&p).unwrap();
             assert_eq!(Plan::from_toml(&text, 4).unwrap(), p, "{text}");
         }
+    }
+
+    #[test]
+    fn replicants_are_given_by_count_from_the_last_node_or_by_list() {
+        let plan = |r: &str| Plan::from_toml(&format!("duration = 30\n{r}"), 5).unwrap();
+        assert_eq!(plan("").replicants, Vec::<u32>::new());
+        assert_eq!(plan("replicants = 2").replicants, [3, 4]);
+        assert_eq!(plan("replicants = [0, 2]").replicants, [0, 2]);
+        let p = plan("replicants = [1]");
+        let text = toml::to_string(&p).unwrap();
+        assert_eq!(Plan::from_toml(&text, 5).unwrap(), p, "{text}");
+    }
+
+    #[test]
+    fn partition_roles_puts_more_core_nodes_on_the_smaller_side() {
+        let p = Scenario::PartitionRoles.plan(
+            20,
+            1,
+            None,
+            Knobs::default(),
+            &rollcall::core::Config::lan(20),
+        );
+        let (small, large) = Scenario::role_sides(20);
+        assert!(small.len() < large.len());
+        let cores = |side: &[u32]| side.iter().filter(|n| !p.replicants.contains(n)).count();
+        assert!(cores(&small) > cores(&large));
+        assert_eq!(cores(&large), 1);
+        p.validate(20).unwrap();
     }
 
     #[test]

@@ -147,6 +147,7 @@ pub fn plan_for(seed: u64, nodes: u32, profile: NetProfile) -> (Plan, String) {
         duration: f + bound,
         ops,
         autoclean: None,
+        replicants: Vec::new(),
     };
     plan.ops.sort_by(|a, b| a.at.total_cmp(&b.at));
     (plan, what.join("; "))

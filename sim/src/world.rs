@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use rollcall::core::{Command, CommandError, Config, Event, Node, NodeId, NodeName, Peer, Time};
+use rollcall::core::{
+    Command, CommandError, Config, Event, Node, NodeId, NodeName, Peer, Role, Time,
+};
 
 use crate::audit::{self, Audit};
 use crate::error::SimError;
@@ -78,6 +80,11 @@ pub struct WorldConfig {
     /// are its answer, given at once as the agent's static strategy gives
     /// them. Empty: requests go unanswered.
     pub discovery_seeds: Vec<u32>,
+    /// The nodes that run as replicants (`Config::role`); every other
+    /// node is a core node. A replicant refuses an explicit join, so when
+    /// it starts, the world hands its targets to it as discovered seeds
+    /// (`Node::handle_discovered`) instead.
+    pub replicants: Vec<u32>,
 }
 
 impl WorldConfig {
@@ -93,6 +100,7 @@ impl WorldConfig {
             keep_events: false,
             tuning: Tuning::default(),
             discovery_seeds: vec![0],
+            replicants: Vec::new(),
         }
     }
 
@@ -208,6 +216,8 @@ pub struct World {
     progress: Option<Box<dyn FnMut(Time)>>,
     discovery_seeds: Vec<Peer>,
     index_of_name: HashMap<NodeName, u32>,
+    /// Each node's role.
+    roles: Vec<Role>,
 }
 
 impl World {
@@ -254,6 +264,15 @@ impl World {
                 .enumerate()
                 .map(|(i, n)| (n.clone(), i as u32))
                 .collect(),
+            roles: (0..cfg.nodes)
+                .map(|i| {
+                    if cfg.replicants.contains(&i) {
+                        Role::Replicant
+                    } else {
+                        Role::Core
+                    }
+                })
+                .collect(),
             names,
             n: cfg.nodes,
             seed: cfg.seed,
@@ -287,7 +306,13 @@ impl World {
         self.n == 0
     }
 
-    /// The protocol configuration every node runs with.
+    /// Node `i`'s role (core for a node out of range).
+    pub fn role(&self, i: u32) -> Role {
+        self.roles.get(i as usize).copied().unwrap_or_default()
+    }
+
+    /// The protocol configuration every node runs with (each with its own
+    /// [`role`](Self::role)).
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -375,11 +400,12 @@ impl World {
         }
         let generation = slot.generation + 1;
         let id = NodeId::new(self.names[i as usize].clone(), addr_of(i), generation);
-        let mut node = match Node::new(
-            id,
-            self.config.clone(),
-            node_seed(self.seed, i, slot.starts),
-        ) {
+        let role = self.roles[i as usize];
+        let config = Config {
+            role,
+            ..self.config.clone()
+        };
+        let mut node = match Node::new(id, config, node_seed(self.seed, i, slot.starts)) {
             Ok(node) => node,
             // `World::new` validated this very configuration.
             Err(_) => return,
@@ -403,8 +429,13 @@ impl World {
             .collect();
         if !peers.is_empty() {
             if let Some(node) = self.slots[i as usize].node.as_mut() {
-                // Refusals (nothing to join) change nothing; the log shows no join.
-                let _ = node.handle_command(self.now, Command::Join(peers));
+                if role.is_core() {
+                    // Refusals (nothing to join) change nothing; the log shows no join.
+                    let _ = node.handle_command(self.now, Command::Join(peers));
+                } else {
+                    // Replicants join through discovery only.
+                    node.handle_discovered(self.now, &peers);
+                }
             }
         }
         self.drain(i);

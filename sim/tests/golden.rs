@@ -45,7 +45,7 @@ const GOLDEN: [Golden; 3] = [
         seed: 2,
         duration: 90.0,
         events: 2327,
-        hash: "c4c769aa5beabf20",
+        hash: "94068ded775f88b7",
     },
     Golden {
         scenario: Scenario::Churn,

@@ -26,6 +26,7 @@ fn plan(duration: f64, ops: Vec<TimedOp>) -> Plan {
         duration,
         ops,
         autoclean: None,
+        replicants: vec![],
     }
 }
 

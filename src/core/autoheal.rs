@@ -2,11 +2,15 @@
 //! rejoins the other. Pure: no state, no I/O.
 //!
 //! A *side* is what one node sees as its cluster: itself and its active
-//! members. It is summarised by its size and its lowest node name, and every
-//! sync summary carries the sender's. The larger side wins; on equal sizes
-//! the side holding the lowest node name wins, so three equal sides still
-//! resolve (pairwise, always towards the same winner). The losing side's nodes
-//! rejoin the winner with renewed identities; the winner's keep theirs.
+//! members. It is summarised by how many of them are core nodes, its size
+//! and its lowest node name, and every sync summary carries the sender's.
+//! The side with more core nodes wins (so a side of replicants alone never
+//! wins against a side with a core node); on as many core nodes the larger
+//! side wins; on equal sizes the side holding the lowest node name wins, so
+//! three equal sides still resolve (pairwise, always towards the same
+//! winner). The losing side's nodes rejoin the winner with renewed
+//! identities; the winner's keep theirs. In a cluster of core nodes only
+//! (the default) the core count is the size, and the rule is the size rule.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,13 +23,22 @@ pub struct Side {
     pub size: u32,
     /// The lowest name among them.
     pub lowest: NodeName,
+    /// How many of them are core nodes (at most `size`).
+    pub cores: u32,
 }
 
 impl Side {
-    /// Whether this side wins against `other`: larger, or as large with the
-    /// lower lowest name.
+    /// Whether this side wins against `other`: more core nodes; or as many,
+    /// and larger; or as large, with the lower lowest name.
     pub fn beats(&self, other: &Side) -> bool {
-        self.size > other.size || (self.size == other.size && self.lowest < other.lowest)
+        (self.cores, self.size, std::cmp::Reverse(&self.lowest))
+            > (other.cores, other.size, std::cmp::Reverse(&other.lowest))
+    }
+
+    /// Whether this side has no core node while `other` has one: such a
+    /// side never wins against it, under any rule.
+    pub fn replicants_only_against(&self, other: &Side) -> bool {
+        self.cores == 0 && other.cores > 0
     }
 }
 
@@ -56,10 +69,16 @@ pub fn decide(ours: &Side, theirs: &Side, they_hold_us_down: bool) -> Verdict {
 mod tests {
     use super::*;
 
+    /// A side of core nodes only.
     fn side(size: u32, lowest: &str) -> Side {
+        with_cores(size, size, lowest)
+    }
+
+    fn with_cores(size: u32, cores: u32, lowest: &str) -> Side {
         Side {
             size,
             lowest: lowest.parse().unwrap(),
+            cores,
         }
     }
 
@@ -98,5 +117,54 @@ mod tests {
         let s = side(4, "a@h.io");
         assert_eq!(decide(&s, &s, true), Verdict::Rejoin);
         assert_eq!(decide(&s, &s, false), Verdict::Stay);
+    }
+
+    #[test]
+    fn the_side_with_more_core_nodes_wins_even_when_smaller() {
+        let (cores, crowd) = (with_cores(3, 3, "z@h.io"), with_cores(9, 1, "a@h.io"));
+        assert_eq!(decide(&cores, &crowd, true), Verdict::Stay);
+        assert_eq!(decide(&crowd, &cores, true), Verdict::Rejoin);
+    }
+
+    #[test]
+    fn a_side_of_replicants_alone_never_wins_against_a_side_with_a_core_node() {
+        let lone_core = with_cores(1, 1, "z@h.io");
+        for size in [1, 2, 50, u32::MAX] {
+            let replicants = with_cores(size, 0, "a@h.io");
+            assert!(replicants.replicants_only_against(&lone_core));
+            assert_eq!(decide(&replicants, &lone_core, false), Verdict::Rejoin);
+            assert_eq!(decide(&lone_core, &replicants, false), Verdict::Stay);
+        }
+    }
+
+    #[test]
+    fn on_as_many_core_nodes_the_size_then_the_lowest_name_decide() {
+        let (big, small) = (with_cores(6, 2, "z@h.io"), with_cores(4, 2, "a@h.io"));
+        assert_eq!(decide(&big, &small, false), Verdict::Stay);
+        assert_eq!(decide(&small, &big, false), Verdict::Rejoin);
+        let (a, b) = (with_cores(4, 2, "a@h.io"), with_cores(4, 2, "b@h.io"));
+        assert_eq!(decide(&a, &b, false), Verdict::Stay);
+        assert_eq!(decide(&b, &a, false), Verdict::Rejoin);
+    }
+
+    #[test]
+    fn two_nodes_deciding_about_each_other_reach_opposite_verdicts_whatever_the_roles() {
+        let mut sides = vec![];
+        for size in 1..=4 {
+            for cores in 0..=size {
+                for lowest in ["a@h.io", "b@h.io"] {
+                    sides.push(with_cores(size, cores, lowest));
+                }
+            }
+        }
+        for x in &sides {
+            for y in &sides {
+                if x != y {
+                    for held in [false, true] {
+                        assert_ne!(decide(x, y, held), decide(y, x, held), "{x:?} vs {y:?}");
+                    }
+                }
+            }
+        }
     }
 }

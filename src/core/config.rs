@@ -16,6 +16,7 @@ use std::fmt;
 use std::num::{NonZeroU32, NonZeroU8, NonZeroUsize};
 use std::time::Duration;
 
+use super::role::Role;
 use super::wire;
 
 /// The cookie every node of a cluster shares. Never printed.
@@ -242,6 +243,11 @@ pub struct Config {
     pub evidence_timeout: Duration,
     /// When the node asks discovery for seeds; see [`RediscoveryConfig`].
     pub rediscovery: RediscoveryConfig,
+    /// The node's role, as EMQX 5 has them: [`Role::Core`] (the default)
+    /// or [`Role::Replicant`]. It travels with the node's identity; a
+    /// replicant refuses an explicit `Join` (it joins through discovery
+    /// only), and autoheal counts core nodes first. See [`Role`].
+    pub role: Role,
 }
 
 /// The default `autoclean`: 24 hours.
@@ -293,6 +299,7 @@ impl Config {
             autoclean: Some(DEFAULT_AUTOCLEAN),
             autoheal: true,
             rediscovery: RediscoveryConfig::default(),
+            role: Role::Core,
         }
     }
 
@@ -449,6 +456,13 @@ mod tests {
         assert_eq!(c.validate(), Err(ConfigError::EmptyClusterName));
         let c = Config::lan(10).with_cluster("c", Cookie::new(""));
         assert_eq!(c.validate(), Err(ConfigError::EmptyCookie));
+    }
+
+    #[test]
+    fn a_node_is_a_core_node_unless_configured_otherwise() {
+        for p in [Profile::Lan, Profile::Wan, Profile::Local] {
+            assert_eq!(Config::profile(p, 3).role, Role::Core);
+        }
     }
 
     #[test]

@@ -17,20 +17,27 @@
 //! tombstone (a node that left or was force-left) covers a name up to a
 //! generation, whatever the renewal: a removed node's automatic renewals stay
 //! out, and only a restart or an explicit join brings it back.
+//!
+//! The identity also carries the node's [`Role`] (core or replicant), so
+//! every member learns each member's role wherever identities travel: in
+//! gossip and in full-state sync. A role is fixed for a version (only a
+//! restart can change it), so it takes no part in equality.
 
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
 use super::name::{NameKey, NodeName};
+use super::role::Role;
 
-/// A member's identity: name, gossip address and generation.
+/// A member's identity: name, gossip address, generation and role.
 #[derive(Clone, Debug, Eq, Serialize, Deserialize)]
 pub struct NodeId {
     name: NodeName,
     addr: SocketAddr,
     generation: u64,
     renewal: u32,
+    role: Role,
 }
 
 impl PartialEq for NodeId {
@@ -42,7 +49,7 @@ impl PartialEq for NodeId {
     /// Two identities equal here but with different names would need two
     /// names with one 64-bit key (which foca already takes for one node)
     /// *and* one gossip address and version: two processes cannot listen on
-    /// one address.
+    /// one address. The role is fixed for a version, so it is not compared.
     fn eq(&self, other: &Self) -> bool {
         self.name.key() == other.name.key()
             && self.generation == other.generation
@@ -63,14 +70,28 @@ impl std::hash::Hash for NodeId {
 impl NodeId {
     /// Creates an identity. `generation` should grow across restarts of the
     /// same node (the agent uses the start time in milliseconds since the Unix
-    /// epoch; the simulator counts restarts).
+    /// epoch; the simulator counts restarts). The role is
+    /// [`Role::Core`]; see [`with_role`](Self::with_role).
     pub fn new(name: NodeName, addr: SocketAddr, generation: u64) -> Self {
         Self {
             name,
             addr,
             generation,
             renewal: 0,
+            role: Role::Core,
         }
+    }
+
+    /// The same identity with `role`. A node takes its role from its
+    /// [`Config`](crate::core::Config) when it is created.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// The node's role: core or replicant.
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// The node's name.
@@ -106,6 +127,7 @@ impl NodeId {
             addr: self.addr,
             generation: self.generation,
             renewal: self.renewal.saturating_add(1),
+            role: self.role,
         }
     }
 
@@ -116,6 +138,7 @@ impl NodeId {
             addr: self.addr,
             generation: self.generation.saturating_add(1),
             renewal: 0,
+            role: self.role,
         }
     }
 }
@@ -139,7 +162,9 @@ impl Peer {
         Self { name, addr }
     }
 
-    /// The identity to announce to: this peer at generation 0.
+    /// The identity to announce to: this peer at generation 0. Its role is
+    /// not known yet (core, a placeholder's only role): the peer's answer
+    /// carries its real identity, role included.
     pub fn placeholder(&self) -> NodeId {
         NodeId::new(self.name.clone(), self.addr, 0)
     }
@@ -207,6 +232,23 @@ mod tests {
         let b = id("rc@127.0.0.1", 7).next_generation();
         assert_eq!(b.version(), (8, 0));
         assert!(b.win_addr_conflict(&a));
+    }
+
+    #[test]
+    fn renewals_and_new_generations_keep_the_role_and_equality_ignores_it() {
+        let a = id("rc@127.0.0.1", 7).with_role(Role::Replicant);
+        assert_eq!(a.renewed().role(), Role::Replicant);
+        assert_eq!(a.next_generation().role(), Role::Replicant);
+        assert_eq!(id("rc@127.0.0.1", 7).role(), Role::Core);
+        assert_eq!(a, id("rc@127.0.0.1", 7));
+    }
+
+    #[test]
+    fn the_role_survives_the_wire_encoding() {
+        let a = id("rc@127.0.0.1", 7).with_role(Role::Replicant).renewed();
+        let bytes = postcard::to_allocvec(&a).unwrap();
+        let b: NodeId = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!((b.role(), b.version()), (Role::Replicant, (7, 1)));
     }
 
     #[test]

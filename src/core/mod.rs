@@ -4,7 +4,8 @@
 //! | file | concept |
 //! |------|---------|
 //! | [`name`] | `NodeName` (`name@host`), validation, the port convention |
-//! | [`identity`] | `NodeId` (foca's identity: name, address, generation), `Peer` |
+//! | [`identity`] | `NodeId` (foca's identity: name, address, generation, role), `Peer` |
+//! | [`role`] | `Role`: core or replicant, as EMQX 5 has them |
 //! | [`wire`] | the sealed envelope: versioned, cluster-tagged, cookie-keyed AEAD |
 //! | [`time`] | `Time`, the driver's clock as an input |
 //! | [`rng`] | `SeedRng`, the value-stable generator a node's seed feeds |
@@ -31,6 +32,7 @@ pub mod membership;
 pub mod name;
 pub mod node;
 pub mod rng;
+pub mod role;
 pub mod sync;
 pub mod time;
 pub mod timers;
@@ -48,5 +50,6 @@ pub use node::{
     Unreachable,
 };
 pub use rng::SeedRng;
+pub use role::{Role, RoleError};
 pub use time::Time;
 pub use tombstone::{Departure, Tombstone};

@@ -81,7 +81,7 @@ pub enum SyncMsg {
         from: NodeId,
         /// Hash of the sender's view.
         hash: u64,
-        /// The sender's side: its size and lowest name.
+        /// The sender's side: its core count, size and lowest name.
         side: Side,
         /// The version `(generation, renewal)` of the receiver that the
         /// sender holds down, if it holds the receiver's name down.

@@ -7,10 +7,15 @@
 //!
 //! ```text
 //! -> {"command":"status"}
-//! <- {"ok":{"message":null,"status":{"running_nodes":["rc@127.0.0.1"],"stopped_nodes":[]}}}
+//! <- {"ok":{"message":null,"status":{"running_nodes":["rc@127.0.0.1"],"stopped_nodes":[],"roles":{"rc@127.0.0.1":"core"}}}}
 //! -> {"command":"join","node":"rc1@127.0.0.1"}
 //! <- {"error":{"message":"this node is already in a cluster; leave it first"}}
 //! ```
+//!
+//! A refused command answers with the core's reason: on a replicant,
+//! `join` answers "this node is a replicant: replicants join through
+//! automatic discovery only". A status whose running nodes include no core
+//! node carries `"no_core_running":true`.
 //!
 //! Requests: `status`, `status_verbose`, `join` (`node`), `leave`,
 //! `force_leave` (`node`), `stats` (answered `{"stats":{...}}`, an
@@ -19,7 +24,7 @@
 //!
 //! ```text
 //! -> {"command":"status_verbose"}
-//! <- {"verbose":{"running_nodes":["rc@127.0.0.1"],"stopped_nodes":[],"members":[{"node":"rc@127.0.0.1","state":"alive",...}]}}
+//! <- {"verbose":{"running_nodes":["rc@127.0.0.1"],"stopped_nodes":[],"roles":{...},"members":[{"node":"rc@127.0.0.1","state":"alive","role":"core",...}]}}
 //! ```
 
 use std::io;

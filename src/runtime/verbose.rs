@@ -1,5 +1,5 @@
-//! `cluster status --verbose`: every node with its state, generation,
-//! address, and since when it is in that state.
+//! `cluster status --verbose`: every node with its state, role,
+//! generation, address, and since when it is in that state.
 //!
 //! The state comes from the core ([`Node::member_states`]). Since when is
 //! recorded by the owner task from the events, as it reports them: a
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::{rfc3339, Clock};
 use crate::core::name::NameKey;
-use crate::core::{Event, Liveness, MemberState, NodeId, NodeName, Status, Time};
+use crate::core::{Event, Liveness, MemberState, NodeId, NodeName, Role, Status, Time};
 
 /// A verbose status: EMQX's two lists, and each node's details.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,8 @@ pub struct MemberReport {
     pub node: NodeName,
     /// `alive`, `suspect` or `down`.
     pub state: Liveness,
+    /// `core` or `replicant`.
+    pub role: Role,
     /// Its generation: the start time in ms since the Unix epoch, plus one
     /// per join after a leave.
     pub generation: u64,
@@ -57,7 +59,7 @@ impl VerboseStatus {
     /// The status line, then a table of the members, with each state's
     /// age as of `now`.
     pub fn to_text(&self, now: SystemTime) -> String {
-        let rows: Vec<[String; 5]> = self
+        let rows: Vec<[String; 6]> = self
             .members
             .iter()
             .map(|m| {
@@ -72,14 +74,15 @@ impl VerboseStatus {
                 [
                     m.node.to_string(),
                     m.state.to_string(),
+                    m.role.to_string(),
                     m.generation.to_string(),
                     m.address.to_string(),
                     since,
                 ]
             })
             .collect();
-        let header = ["NODE", "STATE", "GENERATION", "ADDRESS", "SINCE"].map(str::to_owned);
-        let mut width = [0usize; 5];
+        let header = ["NODE", "STATE", "ROLE", "GENERATION", "ADDRESS", "SINCE"].map(str::to_owned);
+        let mut width = [0usize; 6];
         for row in std::iter::once(&header).chain(&rows) {
             for (w, cell) in width.iter_mut().zip(row) {
                 *w = (*w).max(cell.len());
@@ -189,6 +192,7 @@ impl Since {
                 since: self.of(&m, me).map(|t| clock.wall(t)),
                 node: m.id.name().clone(),
                 state: m.liveness,
+                role: m.id.role(),
                 generation: m.id.generation(),
                 renewal: m.id.renewal(),
                 address: m.id.addr(),
@@ -261,8 +265,8 @@ mod tests {
     fn the_verbose_status_keeps_both_lists_and_adds_a_member_table() {
         let me = id("rc@127.0.0.1", 1);
         let status = Status::new(
-            me.name().clone(),
-            [("rc1@127.0.0.1".parse().unwrap(), false)],
+            (me.name().clone(), Role::Core),
+            [("rc1@127.0.0.1".parse().unwrap(), Role::Replicant, false)],
         );
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_600_000);
         let v = VerboseStatus {
@@ -271,6 +275,7 @@ mod tests {
                 MemberReport {
                     node: me.name().clone(),
                     state: Liveness::Alive,
+                    role: Role::Core,
                     generation: 1,
                     renewal: 0,
                     address: "127.0.0.1:4370".parse().unwrap(),
@@ -279,6 +284,7 @@ mod tests {
                 MemberReport {
                     node: "rc1@127.0.0.1".parse().unwrap(),
                     state: Liveness::Down,
+                    role: Role::Replicant,
                     generation: 1,
                     renewal: 0,
                     address: "127.0.0.1:4371".parse().unwrap(),
@@ -289,16 +295,16 @@ mod tests {
         let json = serde_json::to_string(&v).unwrap();
         assert_eq!(
             json,
-            r#"{"running_nodes":["rc@127.0.0.1"],"stopped_nodes":["rc1@127.0.0.1"],"members":[{"node":"rc@127.0.0.1","state":"alive","generation":1,"renewal":0,"address":"127.0.0.1:4370","since":"2026-01-01T00:00:00.000Z"},{"node":"rc1@127.0.0.1","state":"down","generation":1,"renewal":0,"address":"127.0.0.1:4371","since":null}]}"#
+            r#"{"running_nodes":["rc@127.0.0.1"],"stopped_nodes":["rc1@127.0.0.1"],"roles":{"rc1@127.0.0.1":"replicant","rc@127.0.0.1":"core"},"members":[{"node":"rc@127.0.0.1","state":"alive","role":"core","generation":1,"renewal":0,"address":"127.0.0.1:4370","since":"2026-01-01T00:00:00.000Z"},{"node":"rc1@127.0.0.1","state":"down","role":"replicant","generation":1,"renewal":0,"address":"127.0.0.1:4371","since":null}]}"#
         );
         assert_eq!(serde_json::from_str::<VerboseStatus>(&json).unwrap(), v);
         let text = v.to_text(t0 + Duration::from_secs(75));
         assert_eq!(
             text,
             "Cluster status: running_nodes: ['rc@127.0.0.1'] stopped_nodes: ['rc1@127.0.0.1']\n\
-             NODE           STATE  GENERATION  ADDRESS         SINCE\n\
-             rc@127.0.0.1   alive  1           127.0.0.1:4370  2026-01-01T00:00:00.000Z (1m 15s ago)\n\
-             rc1@127.0.0.1  down   1           127.0.0.1:4371  -"
+             NODE           STATE  ROLE       GENERATION  ADDRESS         SINCE\n\
+             rc@127.0.0.1   alive  core       1           127.0.0.1:4370  2026-01-01T00:00:00.000Z (1m 15s ago)\n\
+             rc1@127.0.0.1  down   replicant  1           127.0.0.1:4371  -"
         );
     }
 }

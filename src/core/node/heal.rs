@@ -101,6 +101,9 @@ pub(super) struct HealState {
     /// Every sync summary carries it; finding it compares every member's
     /// name, so it is kept up to date from foca's notifications instead.
     pub lowest: Option<NodeName>,
+    /// How many active members (this node excluded) are core nodes, while
+    /// known: kept from foca's notifications as `lowest` is.
+    pub cores: Option<u32>,
 }
 
 impl HealState {
@@ -199,9 +202,54 @@ impl Node {
                 lowest
             }
         };
+        let members = match self.heal.cores {
+            Some(cores) if settled => {
+                debug_assert_eq!(cores, self.core_members(), "stale core count");
+                cores
+            }
+            _ => {
+                let cores = self.core_members();
+                if settled {
+                    self.heal.cores = Some(cores);
+                }
+                cores
+            }
+        };
+        let me = u32::from(self.config.role.is_core());
         Side {
             size: u32::try_from(self.swim.num_members() + 1).unwrap_or(u32::MAX),
             lowest,
+            cores: members.saturating_add(me),
+        }
+    }
+
+    /// How many active members are core nodes, by a scan.
+    fn core_members(&self) -> u32 {
+        let n = self
+            .swim
+            .iter_members()
+            .filter(|m| m.id().role().is_core())
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Keeps the core count current: a member came up or went down (foca
+    /// reports either only for a member that was, or becomes, active).
+    pub(super) fn track_cores(&mut self, id: &NodeId, up: bool) {
+        if let (Some(cores), true) = (self.heal.cores.as_mut(), id.role().is_core()) {
+            *cores = if up {
+                cores.saturating_add(1)
+            } else {
+                cores.saturating_sub(1)
+            };
+        }
+    }
+
+    /// A record changed identity (foca's `Rename`): under another role the
+    /// count is read again at the next summary.
+    pub(super) fn track_renamed_role(&mut self, old: &NodeId, new: &NodeId) {
+        if old.role() != new.role() {
+            self.heal.cores = None;
         }
     }
 
@@ -295,6 +343,9 @@ impl Node {
                 let split = down * 4 >= down + u64::from(ours.size);
                 let verdict = if split {
                     decide(&ours, &theirs, they_hold)
+                } else if theirs.replicants_only_against(&ours) {
+                    // Replicants alone never win against core nodes.
+                    Verdict::Stay
                 } else if u64::from(theirs.size) * 2 >= u64::from(ours.size) {
                     Verdict::Rejoin
                 } else {

@@ -15,6 +15,7 @@ use crate::core::health::Health;
 use crate::core::identity::NodeId;
 use crate::core::name::NameKey;
 use crate::core::rng::SeedRng;
+use crate::core::role::Role;
 use crate::core::time::Time;
 use crate::core::timers::TimerQueue;
 use crate::core::wire::{Envelope, Kind};
@@ -165,12 +166,13 @@ impl Io {
 /// foca's messages, read without decoding the rest or allocating.
 ///
 /// foca's postcard header is `Header { src, src_incarnation, dst, message }`
-/// and `src` is a [`NodeId`] (`name`, `addr`, `generation`, `renewal`), each
+/// and `src` is a [`NodeId`] (`name`, `addr`, `generation`, `renewal`,
+/// `role`), each
 /// struct written as its fields in order: so the message opens with this
 /// tuple. A test checks it against foca's own encoding.
 fn sender_incarnation(message: &[u8]) -> Option<((u64, u32), foca::Incarnation)> {
-    type Head<'a> = (&'a str, SocketAddr, u64, u32, foca::Incarnation);
-    let ((_, _, generation, renewal, incarnation), _) =
+    type Head<'a> = (&'a str, SocketAddr, u64, u32, Role, foca::Incarnation);
+    let ((_, _, generation, renewal, _, incarnation), _) =
         postcard::take_from_bytes::<Head<'_>>(message).ok()?;
     Some(((generation, renewal), incarnation))
 }
@@ -254,7 +256,9 @@ mod tests {
             )
         };
         let header = Header {
-            src: id("rc@127.0.0.1", 1_764_000_000_000).renewed(),
+            src: id("rc@127.0.0.1", 1_764_000_000_000)
+                .with_role(Role::Replicant)
+                .renewed(),
             src_incarnation: 517,
             dst: id("rc1@127.0.0.1", 7),
             message: Message::Ping(3),

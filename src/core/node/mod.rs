@@ -63,8 +63,10 @@ pub struct Transmit {
 pub enum Command {
     /// Ask these nodes to let us in (announce to each). A request, not an
     /// invite: it runs on the joining node. Refused while the node is in a
-    /// cluster; after `Leave` (or being force-left) it starts over with the
-    /// next generation and an empty view.
+    /// cluster, and always on a replicant (it joins through discovery
+    /// only: [`Node::handle_discovered`]; after `Leave` it comes back by
+    /// a restart); after `Leave` (or being force-left) a core node starts
+    /// over with the next generation and an empty view.
     Join(Vec<Peer>),
     /// Tell the cluster we are leaving, then stop gossiping. The others show
     /// this node as left: in neither running nor stopped nodes.
@@ -81,6 +83,10 @@ pub enum CommandError {
     /// `Join` while this node is in a cluster: it must leave first.
     #[error("this node is already in a cluster; leave it first")]
     AlreadyInCluster,
+    /// `Join` on a replicant: replicants join through automatic discovery
+    /// only, as in EMQX (manual clustering is for core nodes).
+    #[error("this node is a replicant: replicants join through automatic discovery only")]
+    ReplicantJoin,
     /// `Join` named no node other than this one.
     #[error("nothing to join: no node other than this one was named")]
     NothingToJoin,
@@ -250,8 +256,12 @@ impl Node {
     /// targets, nonces): the agent draws it from the OS, the simulator
     /// derives it from the run's seed. It seeds [`SeedRng`], whose stream
     /// for a given seed is fixed, so one seed always makes the same choices.
+    ///
+    /// The node gossips `identity` with the role `config.role`, whatever
+    /// role `identity` had.
     pub fn new(identity: NodeId, config: Config, seed: [u8; 32]) -> Result<Self, ConfigError> {
         config.validate()?;
+        let identity = identity.with_role(config.role);
         let mut master = SeedRng::from_seed(seed);
         let mut seeds = [[0u8; 32]; 3];
         for s in &mut seeds {
@@ -484,6 +494,9 @@ impl Node {
     }
 
     fn join(&mut self, peers: Vec<Peer>) -> Result<(), CommandError> {
+        if !self.config.role.is_core() {
+            return Err(CommandError::ReplicantJoin);
+        }
         let me = self.swim.identity().name().clone();
         let targets: Vec<_> = peers.into_iter().filter(|p| p.name != me).collect();
         if targets.is_empty() {
@@ -543,6 +556,7 @@ impl Node {
         self.heard = stale::Heard::default();
         self.evidence = evidence::Evidence::default();
         self.heal.lowest = None;
+        self.heal.cores = None;
     }
 
     /// Stops gossiping: no timers, no sync.
@@ -604,6 +618,9 @@ impl Node {
         while let Some(note) = self.io.notes.pop_front() {
             match note {
                 OwnedNotification::MemberUp(id) => {
+                    // foca's active set, buried or not: a burial's `Down`
+                    // follows.
+                    self.track_cores(&id, true);
                     if self.tombstones.covers(&id) {
                         self.bury(&id);
                     } else {
@@ -617,12 +634,14 @@ impl Node {
                 OwnedNotification::MemberDown(id) => {
                     self.transitions.forget(id.name().key());
                     self.track_lowest(id.name(), false);
+                    self.track_cores(&id, false);
                     if !self.tombstones.covers(&id) {
                         self.down.note(id.name().key(), id.version(), self.io.now);
                         self.io.events.push_back(Event::MemberDown(id));
                     }
                 }
                 OwnedNotification::Rename(old, new) => {
+                    self.track_renamed_role(&old, &new);
                     self.transitions.forget(new.name().key());
                     if self.tombstones.covers(&new) {
                         self.bury(&new);
@@ -734,11 +753,17 @@ impl Node {
     /// (left or force-left) are in neither list. A node that has left (or
     /// was removed) is alone until it joins again, as in EMQX: it lists
     /// only itself, whatever records it still holds.
+    ///
+    /// Each listed node's role comes with it, and the status says when no
+    /// running node is a core node ([`Status::no_core_running`]).
     pub fn status(&self) -> Status {
+        let me = self.identity();
         Status::new(
-            self.identity().name().clone(),
-            self.listed()
-                .map(|m| (m.id().name().clone(), m.state() != foca::State::Down)),
+            (me.name().clone(), me.role()),
+            self.listed().map(|m| {
+                let id = m.id();
+                (id.name().clone(), id.role(), m.state() != foca::State::Down)
+            }),
         )
     }
 

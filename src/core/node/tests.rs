@@ -669,3 +669,128 @@ mod counters {
         assert_eq!(c.member_counts(), MemberCounts::default());
     }
 }
+
+mod roles {
+    use super::*;
+    use crate::core::membership::NO_CORE_RUNNING;
+    use crate::core::role::Role;
+
+    /// Node `rc{i}@127.0.0.1` with `role`, alone, seeded by `i`.
+    fn with_role(i: u8, role: Role) -> Node {
+        let name: NodeName = format!("rc{i}@127.0.0.1").parse().unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 4370 + u16::from(i)));
+        let mut config = Config::lan(3);
+        config.role = role;
+        Node::new(NodeId::new(name, addr, 1), config, [i; 32]).unwrap()
+    }
+
+    /// Delivers every queued datagram between `nodes` until none is left.
+    fn settle_all(nodes: &mut [&mut Node]) {
+        for _ in 0..50 {
+            let mut moved = false;
+            for i in 0..nodes.len() {
+                while let Some(t) = nodes[i].poll_transmit() {
+                    let from = nodes[i].identity().addr();
+                    if let Some(to) = nodes.iter_mut().find(|n| n.identity().addr() == t.to) {
+                        to.handle_datagram(Time::ZERO, from, &t.payload);
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn role_of(at: &Node, of: &Node) -> Option<Role> {
+        at.membership()
+            .find(|m| m.id().name() == of.identity().name())
+            .map(|m| m.id().role())
+    }
+
+    #[test]
+    fn a_node_gossips_the_role_its_config_gives() {
+        let mut r = with_role(1, Role::Replicant);
+        assert_eq!(r.identity().role(), Role::Replicant);
+        // Its identity changes keep the role.
+        r.handle_command(Time::ZERO, Command::Leave).unwrap();
+        assert_eq!(r.identity().role(), Role::Replicant);
+    }
+
+    #[test]
+    fn a_replicants_role_reaches_other_nodes_through_gossip_and_sync() {
+        let (mut r, mut b, mut c) = (
+            with_role(1, Role::Replicant),
+            with_role(2, Role::Core),
+            with_role(3, Role::Core),
+        );
+        // The replicant finds b through discovery; b and r learn each
+        // other's role from the announce and its answer.
+        r.handle_discovered(Time::ZERO, &[peer(&b)]);
+        settle_all(&mut [&mut r, &mut b]);
+        assert_eq!(role_of(&b, &r), Some(Role::Replicant));
+        assert_eq!(role_of(&r, &b), Some(Role::Core));
+        // c joins b and learns r (and its role) from b's view.
+        c.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        settle_all(&mut [&mut r, &mut b, &mut c]);
+        assert_eq!(role_of(&c, &r), Some(Role::Replicant));
+        assert_eq!(role_of(&c, &b), Some(Role::Core));
+        let status = c.status();
+        assert_eq!(status.role(r.identity().name()), Some(Role::Replicant));
+        assert_eq!(status.role(c.identity().name()), Some(Role::Core));
+        // Each side summary counts the core nodes: b and c, not r.
+        let side = c.side();
+        assert_eq!((side.size, side.cores), (3, 2));
+        let states = c.member_states();
+        let roles: Vec<Role> = states.iter().map(|m| m.id.role()).collect();
+        assert_eq!(roles, [Role::Replicant, Role::Core, Role::Core]);
+    }
+
+    #[test]
+    fn an_explicit_join_on_a_replicant_is_refused_and_sends_nothing() {
+        let mut r = with_role(1, Role::Replicant);
+        let b = with_role(2, Role::Core);
+        let e = r
+            .handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap_err();
+        assert_eq!(e, CommandError::ReplicantJoin);
+        assert!(
+            e.to_string()
+                .contains("replicants join through automatic discovery only"),
+            "{e}"
+        );
+        assert_eq!(r.poll_transmit(), None);
+        assert_eq!(r.num_members(), 0);
+        // Also after leaving: a replicant comes back by a restart.
+        r.handle_command(Time::ZERO, Command::Leave).unwrap();
+        assert_eq!(
+            r.handle_command(Time::ZERO, Command::Join(vec![peer(&b)])),
+            Err(CommandError::ReplicantJoin)
+        );
+    }
+
+    #[test]
+    fn status_says_no_core_node_is_running_until_one_is() {
+        let (mut r1, mut r2, mut c) = (
+            with_role(1, Role::Replicant),
+            with_role(2, Role::Replicant),
+            with_role(3, Role::Core),
+        );
+        r1.handle_discovered(Time::ZERO, &[peer(&r2)]);
+        settle_all(&mut [&mut r1, &mut r2]);
+        let s = r1.status();
+        assert_eq!(s.running_nodes.len(), 2);
+        assert!(s.no_core_running);
+        assert!(s.to_string().ends_with(NO_CORE_RUNNING), "{s}");
+        c.handle_discovered(Time::ZERO, &[peer(&r1)]);
+        settle_all(&mut [&mut r1, &mut r2, &mut c]);
+        let s = r1.status();
+        assert_eq!(s.running_nodes.len(), 3, "{s}");
+        assert!(!s.no_core_running);
+        assert!(!s.to_string().contains(NO_CORE_RUNNING));
+        // A core node alone is a cluster with a core node.
+        assert!(!with_role(4, Role::Core).status().no_core_running);
+    }
+}
