@@ -97,6 +97,11 @@ pub(super) struct HealState {
     /// Whether this node's side staying was counted (`Stats::autoheal_won`):
     /// once while it holds members down, not once per summary.
     pub won: bool,
+    /// Set when this node rejoined a winner under a renewed identity: the
+    /// next seeds discovery finds are all announced to, members or not.
+    /// The winners it already holds as members (from the winner's records)
+    /// still hold its old identity down until they hear the new one.
+    pub announce_all: bool,
     /// The lowest name among the active members and this node, while known.
     /// Every sync summary carries it; finding it compares every member's
     /// name, so it is kept up to date from foca's notifications instead.
@@ -459,6 +464,7 @@ impl Node {
         self.down = DownClock::default();
         self.heal.former = former;
         self.heal.former_until = self.io.now + FORMER_GRACE;
+        self.heal.announce_all = true;
         self.heal.merging = Some(Merging {
             winner: winner.clone(),
             until: self.io.now + MERGE_BARRIER,

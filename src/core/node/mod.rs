@@ -430,10 +430,12 @@ impl Node {
 
     /// Takes the seeds a discovery strategy found (static list, DNS, etcd,
     /// Kubernetes) and announces to every one that is not this node and not
-    /// already an active member. The driver calls it at start and on every
-    /// rediscovery, so a cluster forms whatever order nodes start in. Ignored
-    /// after `Leave`: a node that left stays out until an explicit `Join`.
-    /// With autoheal off, a node that has members announces to nobody new.
+    /// already an active member (after losing a partition, to every one: the
+    /// winners it holds as members have not heard its renewed identity yet).
+    /// The driver calls it at start and on every rediscovery, so a cluster
+    /// forms whatever order nodes start in. Ignored after `Leave`: a node
+    /// that left stays out until an explicit `Join`. With autoheal off, a
+    /// node that has members announces to nobody new.
     pub fn handle_discovered(&mut self, now: Time, seeds: &[Peer]) {
         self.begin(now);
         if self.left {
@@ -446,11 +448,12 @@ impl Node {
             // Seeds are few and members many: look each seed up by key.
             let wanted: std::collections::BTreeSet<_> =
                 seeds.iter().map(|p| p.name.key()).collect();
+            let everyone = std::mem::take(&mut self.heal.announce_all);
             let members: std::collections::BTreeSet<_> = self
                 .swim
                 .iter_members()
                 .map(|m| m.id().name().key())
-                .filter(|k| wanted.contains(k))
+                .filter(|k| !everyone && wanted.contains(k))
                 .collect();
             let targets: Vec<Peer> = seeds
                 .iter()
