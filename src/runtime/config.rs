@@ -80,7 +80,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::core::{Config, Cookie, NodeName, Profile};
 use crate::runtime::discovery::settings::{
-    ip_and_port, DnsConfig, EtcdConfig, K8sConfig, RawDns, RawEtcd, RawK8s,
+    ip_and_port, DnsConfig, EtcdConfig, K8sConfig, KeyError, RawDns, RawEtcd, RawK8s,
 };
 
 /// The prefix of environment variables that override config keys.
@@ -464,9 +464,6 @@ fn key_error(e: figment::Error, origin: &str) -> AgentConfigError {
         message,
     }
 }
-
-/// A key and what is wrong with it (`("cluster.dns.name", "is required")`).
-type KeyError = (String, String);
 
 /// The file's layout, as figment extracts it from the layers.
 #[derive(Serialize, Deserialize)]
