@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! rollcall agent --config rollcall.toml
+//! rollcall agent [--config FILE] --print-config
 //! rollcall ctl [--config FILE | --data-dir DIR] cluster status [--verbose] [--json]
 //! rollcall ctl ... cluster join NODE
 //! rollcall ctl ... cluster leave
@@ -46,6 +47,11 @@ enum Top {
         /// The TOML config file (keys as emqx.conf; ROLLCALL_* variables override).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Print the configuration the agent would run with (the file, then
+        /// ROLLCALL_* variables, defaults filled in) as TOML, the cookie
+        /// masked, and exit.
+        #[arg(long)]
+        print_config: bool,
     },
     /// Talk to the agent running on this machine (through its control socket).
     Ctl {
@@ -130,7 +136,17 @@ fn run(cli: Cli) -> Result<()> {
         .build()
         .context("cannot start the tokio runtime")?;
     match cli.command {
-        Top::Agent { config } => {
+        Top::Agent {
+            config,
+            print_config: true,
+        } => {
+            print!("{}", AgentConfig::load_printable(config.as_deref())?);
+            Ok(())
+        }
+        Top::Agent {
+            config,
+            print_config: false,
+        } => {
             init_logging();
             let config = AgentConfig::load(config.as_deref())?;
             runtime.block_on(agent(config))

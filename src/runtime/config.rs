@@ -61,23 +61,26 @@
 //!
 //! Every key is optional. An environment variable `ROLLCALL_<SECTION>__<KEY>`
 //! overrides the key `section.key` (`ROLLCALL_NODE__NAME`,
-//! `ROLLCALL_CLUSTER__STATIC__SEEDS` as a comma list, ...). Unknown keys, in
-//! the file or the environment, are errors that name the key.
+//! `ROLLCALL_CLUSTER__STATIC__SEEDS` as a comma list, ...). The layers
+//! (defaults, the file, the variables) are merged by figment. Unknown keys,
+//! in the file or the environment, are errors that name the key and the file
+//! or variable it came from. `rollcall agent --print-config` prints the
+//! merged result.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use figment::error::{Kind, OneOf};
+use figment::providers::Serialized;
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Provider};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::core::config::DEFAULT_COOKIE;
-use crate::core::name::DEFAULT_BASE_PORT;
 use crate::core::{Config, Cookie, NodeName, Profile};
 use crate::runtime::discovery::settings::{
-    DnsConfig, EtcdConfig, K8sConfig, RawDns, RawEtcd, RawK8s,
+    ip_and_port, DnsConfig, EtcdConfig, K8sConfig, KeyError, RawDns, RawEtcd, RawK8s,
 };
 
 /// The prefix of environment variables that override config keys.
@@ -85,6 +88,33 @@ pub const ENV_PREFIX: &str = "ROLLCALL_";
 
 /// The node name used when none is configured.
 pub const DEFAULT_NODE_NAME: &str = "rollcall@127.0.0.1";
+
+/// What `--print-config` prints instead of the cookie.
+pub const MASKED: &str = "********";
+
+/// Every key's default: the layer under the file and the environment.
+const DEFAULTS: &str = r#"
+[node]
+name = "rollcall@127.0.0.1"
+cookie = "rollcallsecretcookie"
+data_dir = "data"
+[cluster]
+name = "rollcall"
+discovery_strategy = "manual"
+proto_dist = "udp"
+base_port = 4370
+autoheal = true
+network_evidence = true
+lifeguard = true
+autoclean = "24h"
+profile = "lan"
+expected_size = 16
+max_datagram_size = 1400
+discovery_interval = "30s"
+discovery_interval_alone = "5s"
+[cluster.static]
+seeds = []
+"#;
 
 /// How a node finds the others (`cluster.discovery_strategy`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +148,7 @@ impl DiscoveryStrategy {
 }
 
 /// The gossip transport (`cluster.proto_dist`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtoDist {
     /// UDP; binds `0.0.0.0` unless the node's host is an IP (the default).
@@ -134,15 +164,9 @@ pub enum ProtoDist {
 
 impl fmt::Display for ProtoDist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Udp => "udp",
-            Self::Udp6 => "udp6",
-            Self::Quic => "quic",
-            Self::Quic6 => "quic6",
-        })
+        self.serialize(f)
     }
 }
-
 /// Everything an agent runs with, validated.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -242,6 +266,9 @@ pub enum AgentConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The configuration could not be written out as TOML.
+    #[error("cannot print the configuration: {0}")]
+    Print(String),
 }
 
 impl AgentConfig {
@@ -250,41 +277,14 @@ impl AgentConfig {
     pub fn new(name: NodeName) -> Self {
         Self {
             name,
-            cookie: Cookie::default(),
-            data_dir: PathBuf::from("data"),
-            bind: None,
-            cluster_name: "rollcall".to_owned(),
-            discovery: DiscoveryStrategy::Manual,
-            proto_dist: ProtoDist::Udp,
-            #[cfg(feature = "quic")]
-            quic: Default::default(),
-            base_port: DEFAULT_BASE_PORT,
-            autoheal: true,
-            network_evidence: true,
-            lifeguard: true,
-            autoclean: Some(crate::core::config::DEFAULT_AUTOCLEAN),
-            profile: Profile::Lan,
-            expected_size: 16,
-            max_datagram_size: 1400,
-            discovery_interval_alone: Duration::from_secs(5),
-            discovery_interval: Duration::from_secs(30),
-            metrics: None,
+            ..Self::default()
         }
     }
 
     /// Reads `path` (or only defaults when `None`), then applies the
     /// `ROLLCALL_*` variables of this process's environment.
     pub fn load(path: Option<&Path>) -> Result<Self, AgentConfigError> {
-        let (text, origin) = match path {
-            Some(p) => (
-                std::fs::read_to_string(p).map_err(|error| AgentConfigError::Read {
-                    path: p.to_owned(),
-                    error,
-                })?,
-                p.display().to_string(),
-            ),
-            None => (String::new(), "<defaults>".to_owned()),
-        };
+        let (text, origin) = read(path)?;
         Self::from_toml(&text, &origin, std::env::vars())
     }
 
@@ -296,39 +296,28 @@ impl AgentConfig {
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, AgentConfigError> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_column(text, s.start))
-                .unwrap_or((1, 1));
-            AgentConfigError::Syntax {
-                origin: origin.to_owned(),
-                line,
-                column,
-                message: one_line(e.message()),
-            }
-        })?;
-        let overrides = apply_env(&mut table, env)?;
-        let key_error = |key: String, message: String| {
-            let origin = overrides
-                .iter()
-                .find(|(k, _)| **k == key)
-                .map(|(_, var)| format!("environment variable {var}"))
-                .unwrap_or_else(|| origin.to_owned());
-            AgentConfigError::Key {
-                origin,
-                key,
-                message,
-            }
-        };
-        let raw: RawConfig =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-                let message = one_line(e.inner().message());
-                let key = e.path().to_string();
-                key_error(key, message)
-            })?;
-        raw.validate()
-            .map_err(|(key, message)| key_error(key, message))
+        resolve(text, origin, env).map(|(_, config)| config)
+    }
+
+    /// What `rollcall agent --print-config` prints: the configuration
+    /// [`AgentConfig::load`] runs with, as TOML, every key (defaults
+    /// included) after the file and the environment, with the cookie
+    /// [`MASKED`]. A configuration `load` refuses is refused alike.
+    pub fn load_printable(path: Option<&Path>) -> Result<String, AgentConfigError> {
+        let (text, origin) = read(path)?;
+        Self::printable(&text, &origin, std::env::vars())
+    }
+
+    /// [`AgentConfig::load_printable`] for TOML `text` (named `origin`) and
+    /// the overrides among `env`, as [`AgentConfig::from_toml`] takes them.
+    pub fn printable(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<String, AgentConfigError> {
+        let (mut settings, _) = resolve(text, origin, env)?;
+        settings.node.cookie = MASKED.to_owned();
+        toml::to_string(&settings).map_err(|e| AgentConfigError::Print(e.to_string()))
     }
 
     /// The gossip port, by the convention.
@@ -355,143 +344,197 @@ impl AgentConfig {
 
 impl Default for AgentConfig {
     fn default() -> Self {
-        Self::new(default_name())
+        Self::from_toml("", "<defaults>", std::iter::empty()).expect("the defaults are valid")
     }
 }
 
-fn default_name() -> NodeName {
-    NodeName::parse(DEFAULT_NODE_NAME).expect("the default node name is valid")
+/// The text of the file at `path` (none: empty) and its name for errors.
+fn read(path: Option<&Path>) -> Result<(String, String), AgentConfigError> {
+    let Some(path) = path else {
+        return Ok((String::new(), "<defaults>".to_owned()));
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, path.display().to_string())),
+        Err(error) => Err(AgentConfigError::Read {
+            path: path.to_owned(),
+            error,
+        }),
+    }
 }
 
-/// The parser's message without the `in `key`` lines it appends.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("in `"))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
-    (line, column)
-}
-
-/// Writes every `ROLLCALL_A__B` variable into the table as `a.b`; returns
-/// the dotted keys set, with the variable that set each.
-fn apply_env(
-    table: &mut toml::Table,
+/// Merges the layers, each over the one before: [`DEFAULTS`], the TOML
+/// `text`, then every `ROLLCALL_SECTION__KEY` variable among `env` (keys
+/// lower-cased, `__` between segments, `cluster.static.seeds` a comma
+/// list). Values stay strings: figment reads numbers and booleans out of
+/// them where a key wants one. Returns the merged file and its checked
+/// configuration; errors name the file or the variable a key came from.
+fn resolve(
+    text: &str,
+    origin: &str,
     env: impl IntoIterator<Item = (String, String)>,
-) -> Result<BTreeMap<String, String>, AgentConfigError> {
-    let mut set = BTreeMap::new();
+) -> Result<(Settings, AgentConfig), AgentConfigError> {
+    let file = |text| {
+        Ok(Layer(
+            origin.to_owned(),
+            Serialized::defaults(table(text, origin)?),
+        ))
+    };
+    let mut figment = Figment::from(file(DEFAULTS)?).merge(file(text)?);
     for (var, value) in env {
-        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+        let Some(key) = var.strip_prefix(ENV_PREFIX).filter(|k| k.contains("__")) else {
             continue;
         };
-        if !rest.contains("__") {
-            continue;
-        }
-        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
-        let key = path.join(".");
-        let bad = |message: &str| AgentConfigError::Key {
-            origin: format!("environment variable {var}"),
-            key: key.clone(),
-            message: message.to_owned(),
-        };
-        if path.iter().any(String::is_empty) {
-            return Err(bad("empty key segment"));
-        }
-        let value = if key == "cluster.static.seeds" {
-            toml::Value::Array(
+        let key = key.to_ascii_lowercase().replace("__", ".");
+        let value = match key.as_str() {
+            "cluster.static.seeds" => toml::Value::Array(
                 value
                     .split(',')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .map(|s| toml::Value::String(s.to_owned()))
+                    .map(toml::Value::from)
                     .collect(),
-            )
-        } else {
-            toml::Value::String(value)
+            ),
+            _ => toml::Value::String(value),
         };
-        let (last, parents) = path.split_last().expect("split yields one segment");
-        let mut at = &mut *table;
-        for segment in parents {
-            let entry = at
-                .entry(segment.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            at = entry
-                .as_table_mut()
-                .ok_or_else(|| bad(&format!("{segment} is not a table")))?;
-        }
-        at.insert(last.clone(), value);
-        set.insert(key, var);
+        let layer = Serialized::default(&key, value);
+        figment = figment.merge(Layer(format!("environment variable {var}"), layer));
     }
-    Ok(set)
+    let settings: Settings = figment.extract_lossy().map_err(|e| key_error(e, origin))?;
+    let config = settings
+        .check()
+        .map_err(|(key, message)| AgentConfigError::Key {
+            origin: figment
+                .find_metadata(&key)
+                .map_or_else(|| origin.to_owned(), |m| m.name.to_string()),
+            key,
+            message,
+        })?;
+    Ok((settings, config))
 }
 
-#[derive(Deserialize, Default)]
+/// One layer of the configuration, named as errors name where a value came
+/// from: the file, or one environment variable.
+struct Layer<T>(String, Serialized<T>);
+
+impl<T: Serialize> Provider for Layer<T> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.0.clone())
+    }
+
+    fn data(&self) -> Result<Map<figment::Profile, Dict>, figment::Error> {
+        self.1.data()
+    }
+}
+
+/// `text` as a TOML table; a syntax error names `origin`, line and column.
+fn table(text: &str, origin: &str) -> Result<toml::Table, AgentConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let before = &text[..e.span().map_or(0, |s| s.start).min(text.len())];
+        AgentConfigError::Syntax {
+            origin: origin.to_owned(),
+            line: before.matches('\n').count() + 1,
+            column: before.chars().rev().take_while(|c| *c != '\n').count() + 1,
+            message: e.message().split_whitespace().collect::<Vec<_>>().join(" "),
+        }
+    })
+}
+
+/// A figment error as the agent reports it: the layer, the key (sequence
+/// elements as `seeds[1]`) and serde's wording.
+fn key_error(e: figment::Error, origin: &str) -> AgentConfigError {
+    let key = e.path.iter().fold(String::new(), |key, part| {
+        match (part.parse::<usize>(), key.is_empty()) {
+            (Ok(_), _) => format!("{key}[{part}]"),
+            (Err(_), true) => part.clone(),
+            (Err(_), false) => format!("{key}.{part}"),
+        }
+    });
+    let message = match &e.kind {
+        Kind::UnknownField(f, valid) => format!("unknown field `{f}`, expected {}", OneOf(valid)),
+        Kind::UnknownVariant(v, valid) => {
+            format!("unknown variant `{v}`, expected {}", OneOf(valid))
+        }
+        kind => kind.to_string(),
+    };
+    AgentConfigError::Key {
+        origin: e
+            .metadata
+            .map_or_else(|| origin.to_owned(), |m| m.name.into_owned()),
+        key,
+        message,
+    }
+}
+
+/// The file's layout, as figment extracts it from the layers.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    node: RawNode,
-    #[serde(default)]
-    cluster: RawCluster,
-    metrics: Option<RawMetrics>,
+struct Settings {
+    node: Node,
+    cluster: Cluster,
+    metrics: Option<Metrics>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawMetrics {
-    listen: Option<String>,
-}
-
-impl RawMetrics {
-    /// `[metrics]`, checked; errors are (key, message).
-    fn validate(self) -> Result<MetricsConfig, (String, String)> {
-        let err = |message: String| ("metrics.listen".to_owned(), message);
-        let text = self.listen.ok_or_else(|| {
-            err("is required in [metrics] (an IP:port such as \"127.0.0.1:9100\")".into())
-        })?;
-        if !cfg!(feature = "metrics") {
-            return Err(err(
-                "Prometheus metrics are not in this build (cargo feature `metrics`)".into(),
-            ));
-        }
-        let listen = text.trim().parse().map_err(|_| {
-            err(format!(
-                "{text:?} is not an IP:port address (such as \"127.0.0.1:9100\")"
-            ))
-        })?;
-        Ok(MetricsConfig { listen })
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawNode {
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Node {
     name: NodeName,
     cookie: String,
     data_dir: PathBuf,
     bind: Option<String>,
 }
 
-impl Default for RawNode {
-    fn default() -> Self {
-        Self {
-            name: default_name(),
-            cookie: DEFAULT_COOKIE.to_owned(),
-            data_dir: PathBuf::from("data"),
-            bind: None,
-        }
-    }
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cluster {
+    name: String,
+    discovery_strategy: Strategy,
+    proto_dist: ProtoDist,
+    base_port: u16,
+    autoheal: bool,
+    network_evidence: bool,
+    lifeguard: bool,
+    #[serde(with = "off_or_duration")]
+    autoclean: Option<Duration>,
+    #[serde(with = "ProfileName")]
+    profile: Profile,
+    expected_size: u32,
+    max_datagram_size: usize,
+    #[serde(with = "humantime_serde")]
+    discovery_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    discovery_interval_alone: Duration,
+    #[serde(rename = "static")]
+    static_: Static,
+    #[serde(default)]
+    dns: RawDns,
+    #[serde(default)]
+    etcd: RawEtcd,
+    #[serde(default, alias = "K8s")]
+    k8s: RawK8s,
+    #[cfg(feature = "quic")]
+    #[serde(default)]
+    quic: crate::runtime::transport::QuicCertConfig,
+    /// Without QUIC in the build, a `[cluster.quic]` table is refused.
+    #[cfg(not(feature = "quic"))]
+    quic: Option<toml::Table>,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Static {
+    seeds: Vec<NodeName>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Metrics {
+    listen: Option<String>,
+}
+
+/// `cluster.discovery_strategy`, before its table is checked.
+#[derive(Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum RawStrategy {
+enum Strategy {
     Manual,
     Static,
     Dns,
@@ -500,90 +543,43 @@ enum RawStrategy {
     K8s,
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum RawProfile {
+/// How `cluster.profile` spells a [`Profile`].
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Profile", rename_all = "lowercase")]
+enum ProfileName {
     Lan,
     Wan,
     Local,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawCluster {
-    name: String,
-    discovery_strategy: RawStrategy,
-    proto_dist: ProtoDist,
-    #[serde(deserialize_with = "lenient")]
-    base_port: u16,
-    #[serde(deserialize_with = "lenient")]
-    autoheal: bool,
-    #[serde(deserialize_with = "lenient")]
-    network_evidence: bool,
-    #[serde(deserialize_with = "lenient")]
-    lifeguard: bool,
-    #[serde(deserialize_with = "duration_or_off")]
-    autoclean: Option<Duration>,
-    profile: RawProfile,
-    #[serde(deserialize_with = "lenient")]
-    expected_size: u32,
-    #[serde(deserialize_with = "lenient")]
-    max_datagram_size: usize,
-    #[serde(deserialize_with = "duration")]
-    discovery_interval: Duration,
-    #[serde(deserialize_with = "duration")]
-    discovery_interval_alone: Duration,
-    #[serde(rename = "static")]
-    static_: RawStatic,
-    dns: RawDns,
-    etcd: RawEtcd,
-    #[serde(alias = "K8s")]
-    k8s: RawK8s,
-    #[cfg(feature = "quic")]
-    quic: crate::runtime::transport::QuicCertConfig,
-    /// Without QUIC in the build, a `[cluster.quic]` table is refused.
-    #[cfg(not(feature = "quic"))]
-    quic: Option<toml::Table>,
-}
+/// `cluster.autoclean`: a duration, or `"off"` for none.
+mod off_or_duration {
+    use super::*;
 
-impl Default for RawCluster {
-    fn default() -> Self {
-        let d = AgentConfig::new(default_name());
-        Self {
-            name: d.cluster_name,
-            discovery_strategy: RawStrategy::Manual,
-            proto_dist: d.proto_dist,
-            base_port: d.base_port,
-            autoheal: d.autoheal,
-            network_evidence: d.network_evidence,
-            lifeguard: d.lifeguard,
-            autoclean: d.autoclean,
-            profile: RawProfile::Lan,
-            expected_size: d.expected_size,
-            max_datagram_size: d.max_datagram_size,
-            discovery_interval: d.discovery_interval,
-            discovery_interval_alone: d.discovery_interval_alone,
-            static_: RawStatic::default(),
-            dns: RawDns::default(),
-            etcd: RawEtcd::default(),
-            k8s: RawK8s::default(),
-            quic: Default::default(),
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => humantime_serde::serialize(d, s),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.trim() {
+            "off" => Ok(None),
+            t => humantime::parse_duration(t).map(Some).map_err(|e| {
+                de::Error::custom(format!("invalid duration {text:?} (or \"off\"): {e}"))
+            }),
         }
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawStatic {
-    seeds: Vec<NodeName>,
-}
-
-impl RawConfig {
-    /// The checks serde cannot make; errors are (key, message).
-    fn validate(self) -> Result<AgentConfig, (String, String)> {
+impl Settings {
+    /// The checks serde cannot make.
+    fn check(&self) -> Result<AgentConfig, KeyError> {
         let err = |key: &str, message: String| (key.to_owned(), message);
-        let metrics = self.metrics.map(RawMetrics::validate).transpose()?;
-        let (node, cluster) = (self.node, self.cluster);
+        let (node, cluster) = (&self.node, &self.cluster);
+        let metrics = self.metrics.as_ref().map(Metrics::check).transpose()?;
         if node.cookie.is_empty() {
             return Err(err("node.cookie", "must not be empty".into()));
         }
@@ -596,28 +592,29 @@ impl RawConfig {
             .map_err(|e| err("cluster.base_port", e.to_string()))?;
         let bind = match node.bind.as_deref() {
             None => None,
-            Some(text) => Some(parse_bind(text, port).ok_or_else(|| {
+            Some(text) => Some(ip_and_port(text, port).ok_or_else(|| {
                 err(
                     "node.bind",
                     format!("{text:?} is not an IP address or an IP:port"),
                 )
             })?),
         };
+        let seeds = &cluster.static_.seeds;
         let discovery =
             match cluster.discovery_strategy {
-                RawStrategy::Manual => DiscoveryStrategy::Manual,
-                RawStrategy::Static if cluster.static_.seeds.is_empty() => return Err(err(
+                Strategy::Manual => DiscoveryStrategy::Manual,
+                Strategy::Static if seeds.is_empty() => return Err(err(
                     "cluster.static.seeds",
                     "at least one seed is required when cluster.discovery_strategy is \"static\""
                         .into(),
                 )),
-                RawStrategy::Static => DiscoveryStrategy::Static {
-                    seeds: cluster.static_.seeds,
+                Strategy::Static => DiscoveryStrategy::Static {
+                    seeds: seeds.clone(),
                 },
                 // Only the chosen strategy's table is checked, as EMQX does.
-                RawStrategy::Dns => DiscoveryStrategy::Dns(cluster.dns.validate()?),
-                RawStrategy::Etcd => DiscoveryStrategy::Etcd(cluster.etcd.validate()?),
-                RawStrategy::K8s => DiscoveryStrategy::K8s(cluster.k8s.validate()?),
+                Strategy::Dns => DiscoveryStrategy::Dns(cluster.dns.clone().validate()?),
+                Strategy::Etcd => DiscoveryStrategy::Etcd(cluster.etcd.clone().validate()?),
+                Strategy::K8s => DiscoveryStrategy::K8s(cluster.k8s.clone().validate()?),
             };
         #[cfg(not(feature = "quic"))]
         if cluster.quic.is_some() {
@@ -638,25 +635,21 @@ impl RawConfig {
             }
         }
         let config = AgentConfig {
-            name: node.name,
-            cookie: Cookie::new(node.cookie),
-            data_dir: node.data_dir,
+            name: node.name.clone(),
+            cookie: Cookie::new(node.cookie.as_str()),
+            data_dir: node.data_dir.clone(),
             bind,
-            cluster_name: cluster.name,
+            cluster_name: cluster.name.clone(),
             discovery,
             proto_dist: cluster.proto_dist,
             #[cfg(feature = "quic")]
-            quic: cluster.quic,
+            quic: cluster.quic.clone(),
             base_port: cluster.base_port,
             autoheal: cluster.autoheal,
             network_evidence: cluster.network_evidence,
             lifeguard: cluster.lifeguard,
             autoclean: cluster.autoclean,
-            profile: match cluster.profile {
-                RawProfile::Lan => Profile::Lan,
-                RawProfile::Wan => Profile::Wan,
-                RawProfile::Local => Profile::Local,
-            },
+            profile: cluster.profile,
             expected_size: cluster.expected_size,
             max_datagram_size: cluster.max_datagram_size,
             discovery_interval_alone: cluster.discovery_interval_alone,
@@ -671,68 +664,25 @@ impl RawConfig {
     }
 }
 
-fn parse_bind(text: &str, port: u16) -> Option<SocketAddr> {
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Some(addr);
+impl Metrics {
+    /// `[metrics]`, checked.
+    fn check(&self) -> Result<MetricsConfig, KeyError> {
+        let err = |message: String| ("metrics.listen".to_owned(), message);
+        let text = self.listen.as_deref().ok_or_else(|| {
+            err("is required in [metrics] (an IP:port such as \"127.0.0.1:9100\")".into())
+        })?;
+        if !cfg!(feature = "metrics") {
+            return Err(err(
+                "Prometheus metrics are not in this build (cargo feature `metrics`)".into(),
+            ));
+        }
+        let listen = text.trim().parse().map_err(|_| {
+            err(format!(
+                "{text:?} is not an IP:port address (such as \"127.0.0.1:9100\")"
+            ))
+        })?;
+        Ok(MetricsConfig { listen })
     }
-    let ip = text.trim_start_matches('[').trim_end_matches(']');
-    ip.parse::<IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, port))
-}
-
-/// A `humantime` duration: `"24h"`, `"5s"`, `"1h 30m"`.
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text)
-        .map_err(|e| de::Error::custom(format!("invalid duration {text:?}: {e}")))
-}
-
-/// A duration, or `"off"` for none.
-fn duration_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    if text.trim() == "off" {
-        return Ok(None);
-    }
-    humantime::parse_duration(&text)
-        .map(Some)
-        .map_err(|e| de::Error::custom(format!("invalid duration {text:?} (or \"off\"): {e}")))
-}
-
-/// A number or bool written as itself or as a string (environment values
-/// are strings).
-fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: std::str::FromStr + Deserialize<'de>,
-    T::Err: fmt::Display,
-{
-    struct Lenient<T>(std::marker::PhantomData<T>);
-    impl<'de, T> Visitor<'de> for Lenient<T>
-    where
-        T: std::str::FromStr + Deserialize<'de>,
-        T::Err: fmt::Display,
-    {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a number or a boolean")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-            v.trim()
-                .parse()
-                .map_err(|e| E::custom(format!("invalid value {v:?}: {e}")))
-        }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
-            T::deserialize(de::value::BoolDeserializer::new(v))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
-            T::deserialize(de::value::I64Deserializer::new(v))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
-            T::deserialize(de::value::U64Deserializer::new(v))
-        }
-    }
-    d.deserialize_any(Lenient(std::marker::PhantomData))
 }
 
 #[cfg(test)]
@@ -1056,6 +1006,61 @@ seeds = ["rollcall@127.0.0.1", "rollcall1@127.0.0.1"]
             e.starts_with("environment variable ROLLCALL_METRICS__LISTEN: metrics.listen: "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn values_stay_strings_where_a_key_wants_one_and_numbers_or_booleans_may_be_strings() {
+        let c = parse_env(
+            "[cluster]\nbase_port = \"5000\"\nautoheal = \"false\"\n",
+            &[
+                ("ROLLCALL_NODE__COOKIE", "123456"),
+                ("ROLLCALL_CLUSTER__NAME", "true"),
+                ("ROLLCALL_CLUSTER__EXPECTED_SIZE", "40"),
+                ("ROLLCALL_CLUSTER__LIFEGUARD", "false"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.cookie, Cookie::new("123456"));
+        assert_eq!(c.cluster_name, "true");
+        assert_eq!((c.base_port, c.expected_size), (5000, 40));
+        assert!(!c.autoheal && !c.lifeguard);
+        let e = parse_env("", &[("ROLLCALL_CLUSTER__BASE_PORT", "many")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("environment variable ROLLCALL_CLUSTER__BASE_PORT: cluster.base_port: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_defaults_are_the_cores() {
+        let c = parse("").unwrap();
+        assert_eq!(c.base_port, crate::core::name::DEFAULT_BASE_PORT);
+        assert_eq!(c.autoclean, Some(crate::core::config::DEFAULT_AUTOCLEAN));
+        assert!(c.cookie.is_default());
+    }
+
+    #[test]
+    fn the_printed_configuration_has_every_key_and_the_overrides_but_not_the_cookie() {
+        let env = [("ROLLCALL_CLUSTER__BASE_PORT", "5000")].map(|(k, v)| (k.into(), v.into()));
+        let text = AgentConfig::printable(FULL, "test.toml", env).unwrap();
+        assert!(!text.contains("a secret cookie"), "{text}");
+        assert!(text.contains(&format!("cookie = \"{MASKED}\"")), "{text}");
+        for line in [
+            "base_port = 5000",
+            "discovery_interval = \"30s\"",
+            "autoclean = \"1day\"",
+            "seeds = [\"rollcall@127.0.0.1\", \"rollcall1@127.0.0.1\"]",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        // What is printed reads back as itself.
+        let again = AgentConfig::printable(&text, "printed.toml", std::iter::empty()).unwrap();
+        assert_eq!(again, text);
+        let off = AgentConfig::printable("[cluster]\nautoclean = \"off\"\n", "t", []).unwrap();
+        assert!(off.contains("autoclean = \"off\""), "{off}");
+        assert!(AgentConfig::printable("[cluster]\nnope = 1\n", "t", []).is_err());
     }
 
     #[test]

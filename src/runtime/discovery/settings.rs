@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The DNS port used when `cluster.dns.server` gives none.
 pub const DNS_PORT: u16 = 53;
@@ -21,7 +21,7 @@ pub const DNS_PORT: u16 = 53;
 pub const DEFAULT_APISERVER: &str = "https://kubernetes.default.svc:443";
 
 /// Which records `cluster.dns.name` is looked up as.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DnsRecordType {
     /// IPv4 addresses: each one is `<name part>@<ip>` at the port convention.
@@ -66,7 +66,7 @@ pub struct EtcdConfig {
 }
 
 /// `[cluster.etcd.ssl]`: PEM files for TLS to etcd.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EtcdTls {
     /// `certfile`: this node's client certificate (with `keyfile`).
@@ -80,7 +80,7 @@ pub struct EtcdTls {
 
 /// How a Kubernetes endpoint becomes a node name (`cluster.k8s.address_type`),
 /// as EMQX defines it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum K8sAddressType {
     /// `name@10.0.0.1` (the default).
@@ -118,7 +118,7 @@ fn key_error(key: &str, message: impl Into<String>) -> KeyError {
 }
 
 /// `[cluster.dns]` as written.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawDns {
     name: Option<String>,
@@ -139,7 +139,7 @@ impl RawDns {
         }
         let server = match self.server.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(text) => Some(parse_server(text).ok_or_else(|| {
+            Some(text) => Some(ip_and_port(text, DNS_PORT).ok_or_else(|| {
                 key_error(
                     "cluster.dns.server",
                     format!("{text:?} is not an IP address or an IP:port"),
@@ -154,24 +154,25 @@ impl RawDns {
     }
 }
 
-/// `ip`, `ip:port`, `[ipv6]` or `[ipv6]:port`; the port defaults to 53.
-fn parse_server(text: &str) -> Option<SocketAddr> {
+/// `ip`, `ip:port`, `[ipv6]` or `[ipv6]:port`; the port defaults to `port`.
+pub(crate) fn ip_and_port(text: &str, port: u16) -> Option<SocketAddr> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Some(addr);
     }
     let ip = text.trim_start_matches('[').trim_end_matches(']');
     ip.parse::<IpAddr>()
         .ok()
-        .map(|ip| SocketAddr::new(ip, DNS_PORT))
+        .map(|ip| SocketAddr::new(ip, port))
 }
 
 /// `[cluster.etcd]` as written.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawEtcd {
     server: Option<String>,
     prefix: Option<String>,
-    node_ttl: Option<String>,
+    #[serde(with = "humantime_serde")]
+    node_ttl: Option<Duration>,
     ssl: Option<EtcdTls>,
 }
 
@@ -205,15 +206,7 @@ impl RawEtcd {
         if prefix.is_empty() {
             return Err(key_error("cluster.etcd.prefix", "must not be empty"));
         }
-        let node_ttl = match self.node_ttl {
-            None => Duration::from_secs(60),
-            Some(text) => humantime::parse_duration(text.trim()).map_err(|e| {
-                key_error(
-                    "cluster.etcd.node_ttl",
-                    format!("invalid duration {text:?}: {e}"),
-                )
-            })?,
-        };
+        let node_ttl = self.node_ttl.unwrap_or(Duration::from_secs(60));
         if node_ttl < Duration::from_secs(1) {
             return Err(key_error(
                 "cluster.etcd.node_ttl",
@@ -314,7 +307,7 @@ fn check_port(url: &str, port: Option<&str>) -> Result<(), String> {
 }
 
 /// `[cluster.k8s]` as written.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawK8s {
     apiserver: Option<String>,
@@ -394,8 +387,22 @@ mod tests {
         toml::from_str::<RawDns>(toml).unwrap().validate()
     }
 
+    /// Through the loader: `node_ttl` is a duration field, refused (with
+    /// its key) while the file is read rather than by `validate`.
     fn etcd(toml: &str) -> Result<EtcdConfig, KeyError> {
-        toml::from_str::<RawEtcd>(toml).unwrap().validate()
+        use crate::runtime::{AgentConfig, AgentConfigError, DiscoveryStrategy};
+        let text = format!(
+            "[cluster]\ndiscovery_strategy = \"etcd\"\n[cluster.etcd]\n{}",
+            toml.replace("[ssl]", "[cluster.etcd.ssl]")
+        );
+        match AgentConfig::from_toml(&text, "test.toml", std::iter::empty()) {
+            Ok(AgentConfig {
+                discovery: DiscoveryStrategy::Etcd(etcd),
+                ..
+            }) => Ok(etcd),
+            Err(AgentConfigError::Key { key, message, .. }) => Err((key, message)),
+            other => panic!("{other:?}"),
+        }
     }
 
     fn k8s(toml: &str) -> Result<K8sConfig, KeyError> {

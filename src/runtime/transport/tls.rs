@@ -42,14 +42,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The ALPN protocol both sides offer; a peer that speaks anything else is
 /// refused at the handshake.
 pub const ALPN: &[u8] = b"rollcall/1";
 
 /// Whether peers' certificates are checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verify {
     /// Mutual TLS: both sides present a certificate signed by `cacertfile`,
@@ -71,7 +71,7 @@ impl fmt::Display for Verify {
 
 /// The `[cluster.quic]` table: where the certificates are and whether peers
 /// are verified.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuicCertConfig {
     /// This node's certificate chain (PEM, leaf first).
