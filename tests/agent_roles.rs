@@ -4,9 +4,7 @@
 //! replicants alone say that no core node is running.
 //!
 //! The role is set with `ROLLCALL_NODE__ROLE=replicant` (the `node.role`
-//! key). Ignored until the agent's configuration carries `node.role` into
-//! the core `Config::role`; run it then with `--ignored`, and drop the
-//! `ignore`.
+//! key).
 //!
 //! Addresses 127.0.14.x belong to this file (other test files use other
 //! ranges, so they run in parallel).
@@ -27,7 +25,6 @@ fn replicant(spec: Spec) -> Spec {
 }
 
 #[test]
-#[ignore = "needs node.role wired into the agent's configuration"]
 fn three_cores_and_two_replicants_form_one_cluster_and_replicants_refuse_join() {
     let dir = TempDir::new("agent_roles");
     let cores: Vec<String> = (2..=4).map(|i| format!("rc@127.0.14.{i}")).collect();

@@ -7,6 +7,7 @@
 //! cookie = "a secret cookie"      # shared by every node of the cluster
 //! data_dir = "data"               # holds the control socket (rollcall.sock)
 //! # bind = "0.0.0.0"              # override the gossip bind address (IP or IP:port)
+//! role = "core"                   # core | replicant (joins through discovery only)
 //!
 //! [cluster]
 //! name = "rollcall"
@@ -78,7 +79,7 @@ use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Provider};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::core::{Config, Cookie, NodeName, Profile};
+use crate::core::{Config, Cookie, NodeName, Profile, Role};
 use crate::runtime::discovery::settings::{
     ip_and_port, DnsConfig, EtcdConfig, K8sConfig, KeyError, RawDns, RawEtcd, RawK8s,
 };
@@ -98,6 +99,7 @@ const DEFAULTS: &str = r#"
 name = "rollcall@127.0.0.1"
 cookie = "rollcallsecretcookie"
 data_dir = "data"
+role = "core"
 [cluster]
 name = "rollcall"
 discovery_strategy = "manual"
@@ -181,6 +183,10 @@ pub struct AgentConfig {
     /// (the host's IP when the name holds one, else the unspecified address;
     /// the port by the convention).
     pub bind: Option<SocketAddr>,
+    /// `node.role`: `core` (the default) or `replicant`, as in EMQX 5. A
+    /// replicant joins through automatic discovery only, and autoheal never
+    /// lets a side without core nodes win.
+    pub role: Role,
     /// `cluster.name`: nodes of clusters with other names drop each other's
     /// datagrams unopened.
     pub cluster_name: String,
@@ -334,6 +340,7 @@ impl AgentConfig {
         config.autoheal = self.autoheal;
         config.network_evidence = self.network_evidence;
         config.lifeguard = self.lifeguard;
+        config.role = self.role;
         config.rediscovery = crate::core::RediscoveryConfig {
             alone: self.discovery_interval_alone,
             in_cluster: self.discovery_interval,
@@ -481,6 +488,7 @@ struct Node {
     cookie: String,
     data_dir: PathBuf,
     bind: Option<String>,
+    role: Role,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -639,6 +647,7 @@ impl Settings {
             cookie: Cookie::new(node.cookie.as_str()),
             data_dir: node.data_dir.clone(),
             bind,
+            role: node.role,
             cluster_name: cluster.name.clone(),
             discovery,
             proto_dist: cluster.proto_dist,
@@ -721,6 +730,17 @@ profile = "lan"
 [cluster.static]
 seeds = ["rollcall@127.0.0.1", "rollcall1@127.0.0.1"]
 "#;
+
+    #[test]
+    fn node_role_defaults_to_core_and_reaches_the_core_config() {
+        assert_eq!(parse("").unwrap().core_config().role, Role::Core);
+        let file = parse("[node]\nrole = \"replicant\"\n").unwrap();
+        assert_eq!(file.core_config().role, Role::Replicant);
+        let env = parse_env("", &[("ROLLCALL_NODE__ROLE", "replicant")]).unwrap();
+        assert_eq!(env.role, Role::Replicant);
+        let bad = err("[node]\nrole = \"leader\"\n");
+        assert!(bad.contains("node.role") && bad.contains("replicant"), "{bad}");
+    }
 
     #[test]
     fn the_documented_example_parses_with_every_key() {
