@@ -15,7 +15,9 @@ size runs them in an order rotated by k):
                 rollcall always seals.
 
 The network: one namespace per agent (eth0, 10.80.0.(10+i)/24), each
-joined by a veth pair to a bridge in one more namespace, made once for the
+joined by a veth pair to a bridge in one more namespace, with a permanent
+neighbour entry for every other agent (no ARP; N*(N-1) dynamic entries
+overflow the kernel's shared neighbour table at N = 50), made once for the
 largest N and deleted at the end (also on error, SIGINT, SIGTERM). Nodes
 start STAGGER (20 ms) apart; with --seeds all (default) every node's seeds
 are all N nodes, with --seeds first only node 0.
@@ -33,7 +35,9 @@ by --phase-timeout s (120), a phase that runs out is recorded as
                 sum_exec_runtime (/proc/PID/task/*/schedstat) over the
                 window (% of one core), and wire bytes: the bytes every
                 agent sent on its eth0 (the bridge ports' rx counters, so
-                IP/UDP/TCP headers and ARP included) per node per second.
+                IP/UDP/TCP headers included; every namespace holds
+                permanent neighbour entries, so no ARP) per node per
+                second.
   partition     the first ceil(N/2) nodes and the rest are cut apart: one
                 nftables table in the bridge's namespace drops IPv4 between
                 the halves both ways (added in one command, so the cut is
@@ -343,6 +347,16 @@ class Net:
             run(["ip", "-n", ns, "addr", "add", f"{addr(i)}/24", "dev", "eth0"])
             run(["ip", "-n", ns, "link", "set", "eth0", "up"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        # Permanent neighbour entries: no ARP on the wire, and none of the
+        # size * (size - 1) dynamic entries, which overflow the kernel's
+        # neighbour table (shared by every namespace) at 50 agents and
+        # then drop datagrams.
+        macs = [json.loads(run(["ip", "-n", self.ns(i), "-j", "link", "show", "eth0"]))[0]
+                ["address"] for i in range(size)]
+        for i in range(size):
+            batch = "".join(f"neigh replace {addr(j)} lladdr {macs[j]} dev eth0 nud permanent\n"
+                            for j in range(size) if j != i)
+            run(["ip", "-n", self.ns(i), "-batch", "-"], input_text=batch)
 
     def add_ns(self, ns):
         run(["ip", "netns", "add", ns])
