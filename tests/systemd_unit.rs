@@ -41,10 +41,16 @@ fn systemd_analyze(args: &[&str]) -> std::process::Output {
 fn the_unit_verifies_without_a_complaint() {
     let unit = installed_unit();
     let out = systemd_analyze(&["verify", unit.to_str().unwrap()]);
-    let said = String::from_utf8_lossy(&out.stderr).into_owned()
-        + &String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "systemd-analyze verify failed: {said}");
-    assert!(said.trim().is_empty(), "systemd-analyze verify complained: {said}");
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed: {said}"
+    );
+    assert!(
+        said.trim().is_empty(),
+        "systemd-analyze verify complained: {said}"
+    );
 }
 
 #[test]
@@ -63,7 +69,10 @@ fn the_unit_runs_as_its_own_user_with_its_own_state_directory_and_no_privileges(
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     let level = said
         .lines()
-        .find_map(|l| l.split("Overall exposure level for rollcall.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for rollcall.service: ")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no exposure level in: {said}"));

@@ -739,7 +739,10 @@ seeds = ["rollcall@127.0.0.1", "rollcall1@127.0.0.1"]
         let env = parse_env("", &[("ROLLCALL_NODE__ROLE", "replicant")]).unwrap();
         assert_eq!(env.role, Role::Replicant);
         let bad = err("[node]\nrole = \"leader\"\n");
-        assert!(bad.contains("node.role") && bad.contains("replicant"), "{bad}");
+        assert!(
+            bad.contains("node.role") && bad.contains("replicant"),
+            "{bad}"
+        );
     }
 
     #[test]
