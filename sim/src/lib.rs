@@ -19,6 +19,9 @@
 //! | [`report`] | the JSON object and the human summary |
 //! | [`sweep`] | randomised fault profiles with a liveness check |
 //! | [`seeds`] | one scenario across many seeds, with agreement, resurrection and view-size checks |
+//! | [`batch`] | a batch of seeds as printed: header, a line per seed, summary, seed records |
+//! | [`pool`] | independent runs on every core, results in input order |
+//! | [`shard`] | a batch split across machines (`--shard K/N`) and merged back |
 //! | [`tuning`] | sync on/off and autoclean on top of a profile |
 //! | [`plot`] | the SVG convergence curve |
 //! | [`bench`](mod@bench) | the benchmark section of BENCHMARKS.md |
@@ -27,17 +30,20 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod batch;
 pub mod bench;
 pub mod error;
 pub mod eventlog;
 pub mod measure;
 pub mod network;
 pub mod plot;
+pub mod pool;
 pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod seeds;
+pub mod shard;
 pub mod sweep;
 pub mod tuning;
 pub mod world;
