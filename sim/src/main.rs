@@ -178,6 +178,11 @@ struct RunArgs {
     /// formed scenarios joined).
     #[arg(long)]
     formation: Option<FormationArg>,
+    /// Threads that handle the nodes of each window of virtual time
+    /// (default: the cores available). The run, its event log included, is
+    /// the same for every count.
+    #[arg(long, default_value_t = pool::default_threads())]
+    threads: usize,
     /// Renamed: `--bootstrap join` is `--formation joined`, `--bootstrap
     /// converged` is `--formation restored`. Kept only to say so.
     #[arg(long, hide = true)]
@@ -328,6 +333,10 @@ struct BenchArgs {
     /// floor, 10,000-node crash).
     #[arg(long)]
     quick: bool,
+    /// Run only the thread-scaling cases (`--threads 1` against
+    /// `--threads 2`: join storms, a partition-heal, a 200-seed sweep).
+    #[arg(long)]
+    threads_only: bool,
 }
 
 fn main() -> ExitCode {
@@ -455,6 +464,7 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
         keep_log: args.event_log.is_some(),
         stop_when_converged: false,
         tuning,
+        threads: args.threads,
     })
 }
 
@@ -748,7 +758,9 @@ fn cmd_bench(args: BenchArgs) -> Result<ExitCode> {
         );
     }
     let start_load = bench::load_average();
-    let results = bench::run_all(&exe, &floor, args.quick, &mut |line| eprintln!("{line}"))?;
+    let results = bench::run_all(&exe, &floor, args.quick, args.threads_only, &mut |line| {
+        eprintln!("{line}")
+    })?;
     let load = format!(
         "{start_load} at the start, {} at the end",
         bench::load_average()
