@@ -10,7 +10,7 @@
 //! window, and the wakeups it schedules for itself inside the window (timer
 //! deadlines, the discovery answer that static discovery gives at once),
 //! depend only on that node. The world hands each node its wakeups of the
-//! window ([`run_window`]); the nodes run on a thread pool, each in its own
+//! window (`run_window`); the nodes run on a thread pool, each in its own
 //! (time, sequence) order, and the world then merges what they produced in
 //! one fixed order, (time, node, order of production), before the next
 //! window. Every random decision of the network draws from the sending
