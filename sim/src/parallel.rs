@@ -108,12 +108,18 @@ pub(crate) fn run_window(
     };
     match pool {
         // Called on one of the pool's threads (the world's loop runs there).
-        Some(None) if jobs.len() > 1 => jobs.into_par_iter().map(run).collect(),
-        Some(Some(pool)) if jobs.len() > 1 => {
-            pool.install(|| jobs.into_par_iter().map(run).collect())
-        }
+        Some(None) if jobs.len() > 1 => split(jobs).map(run).collect(),
+        Some(Some(pool)) if jobs.len() > 1 => pool.install(|| split(jobs).map(run).collect()),
         _ => jobs.into_iter().map(run).collect(),
     }
+}
+
+/// `jobs` as a parallel iterator split into at most one part per thread
+/// of the current pool: a window's few nodes cost one split per thread,
+/// not one per node.
+fn split<T: Send>(jobs: Vec<T>) -> rayon::iter::MinLen<rayon::vec::IntoIter<T>> {
+    let per_thread = jobs.len().div_ceil(rayon::current_num_threads().max(1));
+    jobs.into_par_iter().with_min_len(per_thread.max(1))
 }
 
 /// Node `i` handles its wakeups of the window, and those it schedules for
