@@ -63,7 +63,8 @@ pub enum BenchError {
     },
 }
 
-fn case(name: &'static str, program: &'static str, args: &str) -> Case {
+/// A case of `program` with whitespace-separated `args`.
+pub fn case(name: &'static str, program: &'static str, args: &str) -> Case {
     Case {
         name,
         program,
@@ -84,22 +85,22 @@ pub fn groups(quick: bool) -> Vec<Group> {
         once(case(
             "crash-100",
             "rollcall-sim",
-            "run --nodes 100 --scenario crash --json",
+            "run --nodes 100 --scenario crash --json --threads 1",
         )),
         once(case(
             "crash-1000",
             "rollcall-sim",
-            "run --nodes 1000 --scenario crash --json",
+            "run --nodes 1000 --scenario crash --json --threads 1",
         )),
         once(case(
             "partition-heal-1000",
             "rollcall-sim",
-            "run --nodes 1000 --scenario partition-heal --json",
+            "run --nodes 1000 --scenario partition-heal --json --threads 1",
         )),
         once(case(
             "join-100",
             "rollcall-sim",
-            "run --nodes 100 --scenario join --duration 60 --json",
+            "run --nodes 100 --scenario join --duration 60 --json --threads 1",
         )),
         Group {
             cases: vec![
@@ -111,7 +112,7 @@ pub fn groups(quick: bool) -> Vec<Group> {
                 case(
                     "join-1000",
                     "rollcall-sim",
-                    "run --nodes 1000 --scenario join --duration 300 --json",
+                    "run --nodes 1000 --scenario join --duration 300 --json --threads 1",
                 ),
             ],
             rounds: 3,
@@ -122,7 +123,7 @@ pub fn groups(quick: bool) -> Vec<Group> {
             once(case(
                 "crash-2000",
                 "rollcall-sim",
-                "run --nodes 2000 --scenario crash --duration 30 --json",
+                "run --nodes 2000 --scenario crash --duration 30 --json --threads 1",
             )),
             Group {
                 cases: vec![
@@ -134,7 +135,7 @@ pub fn groups(quick: bool) -> Vec<Group> {
                     case(
                         "storm-3000",
                         "rollcall-sim",
-                        "run --nodes 3000 --scenario join --join-window 30 --duration 60 --json",
+                        "run --nodes 3000 --scenario join --join-window 30 --duration 60 --json --threads 1",
                     ),
                 ],
                 rounds: 1,
@@ -142,7 +143,7 @@ pub fn groups(quick: bool) -> Vec<Group> {
             once(case(
                 "crash-10000",
                 "rollcall-sim",
-                "run --nodes 10000 --scenario crash --formation restored --duration 30 --json",
+                "run --nodes 10000 --scenario crash --formation restored --duration 30 --json --threads 1",
             )),
         ]);
     }
@@ -157,15 +158,24 @@ pub fn load_average() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Runs every group, reporting each finished run through `log`.
+/// Runs every group, the thread-scaling ones ([`crate::scaling`]) last
+/// (only those with `threads_only`), reporting each finished run through
+/// `log`.
 pub fn run_all(
     sim: &Path,
     floor: &Path,
     quick: bool,
+    threads_only: bool,
     log: &mut dyn FnMut(String),
 ) -> Result<Vec<Measured>, BenchError> {
+    let mut all = if threads_only {
+        Vec::new()
+    } else {
+        groups(quick)
+    };
+    all.extend(crate::scaling::groups(quick));
     let mut out = Vec::new();
-    for g in groups(quick) {
+    for g in all {
         let mut runs: Vec<Vec<Value>> = vec![Vec::new(); g.cases.len()];
         for round in 0..g.rounds {
             for (c, done) in g.cases.iter().zip(&mut runs) {
@@ -226,10 +236,12 @@ fn run_case(exe: &Path, c: &Case) -> Result<Value, BenchError> {
         name: c.name.to_owned(),
         message,
     };
+    let started = std::time::Instant::now();
     let output = Command::new(exe)
         .args(&c.args)
         .output()
         .map_err(|e| err(e.to_string()))?;
+    let process_wall_s = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
         .lines()
@@ -242,7 +254,11 @@ fn run_case(exe: &Path, c: &Case) -> Result<Value, BenchError> {
                 String::from_utf8_lossy(&output.stderr).trim()
             ))
         })?;
-    serde_json::from_str(line).map_err(|e| err(e.to_string()))
+    let mut json: Value = serde_json::from_str(line).map_err(|e| err(e.to_string()))?;
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("process_wall_s".into(), process_wall_s.into());
+    }
+    Ok(json)
 }
 
 fn f(v: &Value, key: &str) -> f64 {
@@ -315,7 +331,10 @@ pub fn markdown(results: &[Measured], quick: bool, load: &str) -> String {
         "| case | nodes | virtual s | wall s | node-s / wall s | peak RSS MiB | converged | fraction | slowest node knows | formation s | convergence s | detect first / all s | datagrams/node/s | bytes/node/s |\n",
     );
     s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    for m in results {
+    for m in results
+        .iter()
+        .filter(|m| !m.case.name.starts_with(crate::scaling::PREFIX))
+    {
         let j = &m.json;
         if let Some(e) = j.get("error").and_then(Value::as_str) {
             s.push_str(&format!(
@@ -387,6 +406,7 @@ pub fn markdown(results: &[Measured], quick: bool, load: &str) -> String {
         ));
     }
     s.push_str(&ten_thousand(results));
+    s.push_str(&crate::scaling::markdown(results));
     s.push_str("\nCommands (from the repository root):\n\n```sh\n");
     for m in results {
         s.push_str(&command_line(m));

@@ -2,17 +2,19 @@
 //! The logic lives in the `rollcall_sim` library; this file parses
 //! arguments and prints.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use rollcall_sim::batch::{Batch, BatchKind, SeedRecord, Summary};
 use rollcall_sim::run::Progress;
 use rollcall_sim::scenario::{Formation, Knobs};
+use rollcall_sim::shard::{self, Shard};
 use rollcall_sim::{
-    bench, plot, run, seeds, sweep, NetProfile, Plan, RunReport, RunSpec, Scenario, Tuning,
+    bench, plot, pool, run, seeds, sweep, NetProfile, Plan, RunReport, RunSpec, Scenario, Tuning,
 };
 
 #[derive(Parser)]
@@ -37,6 +39,10 @@ enum Cmd {
     /// and the view-size bound on each.
     #[command(long_about = SEEDS_ABOUT)]
     Seeds(SeedsArgs),
+    /// Merge the JSON lines of a sharded `sweep` or `seeds` (`--shard K/N
+    /// --out FILE`) and print what the unsharded batch prints.
+    #[command(long_about = MERGE_ABOUT)]
+    Merge(MergeArgs),
     /// Measure the simulator's speed, memory and convergence (100 to 3,000
     /// nodes) beside the bare-foca floor, and write BENCHMARKS.md's Simulator section.
     Bench(BenchArgs),
@@ -66,6 +72,19 @@ its seeds (static discovery) when its core asks: every 5 s while alone, every 30
 otherwise, and at once when it finds itself alone again. A \
 failing seed prints the command that reproduces it; the exit status is then \
 non-zero.";
+
+const MERGE_ABOUT: &str = "\
+Reads the JSON lines that the shards of one `sweep` or `seeds` batch wrote \
+(`--shard K/N --out FILE`, one line per seed), checks that they hold every seed \
+of the batch exactly once, and prints what the unsharded batch prints: the \
+header, one line per seed in seed order, the summary, and on stderr the \
+commands that reproduce the failing seeds. The exit status is non-zero when \
+a seed failed, as for the batch itself.
+
+  rollcall-sim sweep --seeds 200 --nodes 30 --shard 1/4 --out shard-1.jsonl
+  ...
+  rollcall-sim sweep --seeds 200 --nodes 30 --shard 4/4 --out shard-4.jsonl
+  rollcall-sim merge shard-*.jsonl";
 
 const SWEEP_ABOUT: &str = "\
 Swarm testing. For each seed, a random subset of faults with random parameters \
@@ -159,6 +178,11 @@ struct RunArgs {
     /// formed scenarios joined).
     #[arg(long)]
     formation: Option<FormationArg>,
+    /// Threads that handle the nodes of each window of virtual time
+    /// (default: the cores available). The run, its event log included, is
+    /// the same for every count.
+    #[arg(long, default_value_t = pool::default_threads())]
+    threads: usize,
     /// Renamed: `--bootstrap join` is `--formation joined`, `--bootstrap
     /// converged` is `--formation restored`. Kept only to say so.
     #[arg(long, hide = true)]
@@ -224,6 +248,35 @@ struct SeedsArgs {
     /// Print one JSON object per seed.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    par: Parallel,
+}
+
+/// How a batch of seeds spreads over cores and machines.
+#[derive(Args, Clone)]
+struct Parallel {
+    /// Seeds run at once, one per thread (default: the cores available).
+    /// The output is the same for every thread count.
+    #[arg(long, default_value_t = pool::default_threads())]
+    threads: usize,
+    /// Run only shard K of N (1 <= K <= N): the seeds at positions
+    /// K-1, K-1+N, K-1+2N, ... of the range. Merge the shards' --out files
+    /// with `rollcall-sim merge`.
+    #[arg(long, default_value = "1/1")]
+    shard: Shard,
+    /// Also write one JSON line per seed to this file, for `merge`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct MergeArgs {
+    /// The shards' --out files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Print one JSON object per seed, as the batch's --json does.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The seeds `sweep` and `seeds` run: a range, or one seed.
@@ -241,10 +294,11 @@ struct SeedRange {
 }
 
 impl SeedRange {
-    fn list(&self) -> Vec<u64> {
+    /// The first seed and how many.
+    fn span(&self) -> (u64, u64) {
         match self.seed {
-            Some(s) => vec![s],
-            None => (self.first_seed..self.first_seed.saturating_add(self.seeds)).collect(),
+            Some(s) => (s, 1),
+            None => (self.first_seed, self.seeds),
         }
     }
 }
@@ -266,6 +320,8 @@ struct SweepArgs {
     /// directory (replay it with `run --file`, e.g. with `--event-log`).
     #[arg(long)]
     save_failures: Option<PathBuf>,
+    #[command(flatten)]
+    par: Parallel,
 }
 
 #[derive(Args, Clone)]
@@ -277,6 +333,10 @@ struct BenchArgs {
     /// floor, 10,000-node crash).
     #[arg(long)]
     quick: bool,
+    /// Run only the thread-scaling cases (`--threads 1` against
+    /// `--threads 2`: join storms, a partition-heal, a 200-seed sweep).
+    #[arg(long)]
+    threads_only: bool,
 }
 
 fn main() -> ExitCode {
@@ -285,6 +345,7 @@ fn main() -> ExitCode {
         Cmd::Run(args) => cmd_run(args),
         Cmd::Sweep(args) => cmd_sweep(args),
         Cmd::Seeds(args) => cmd_seeds(args),
+        Cmd::Merge(args) => cmd_merge(args),
         Cmd::Bench(args) => cmd_bench(args),
     };
     match result {
@@ -403,6 +464,7 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
         keep_log: args.event_log.is_some(),
         stop_when_converged: false,
         tuning,
+        threads: args.threads,
     })
 }
 
@@ -541,151 +603,148 @@ fn cmd_run(args: RunArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
-fn cmd_sweep(args: SweepArgs) -> Result<ExitCode> {
-    let seeds = args.range.list();
-    let config = args.profile.config(args.nodes.max(1));
-    let bound = sweep::liveness_bound(&config);
-    if !args.json {
-        println!(
-            "sweep: {} seeds x {} nodes, {} profile; fault phase {} s, liveness bound {:.1} s ({:.0} protocol periods)",
-            seeds.len(),
-            args.nodes,
-            args.profile,
-            sweep::FAULT_PHASE_S,
-            bound.as_secs_f64(),
-            bound.as_secs_f64() / config.swim.probe_period.as_secs_f64()
-        );
-    }
-    let mut failed = Vec::new();
-    let mut worst: f64 = 0.0;
-    for seed in seeds.iter().copied() {
-        let o = sweep::run_seed(seed, args.nodes, args.profile)?;
-        if args.json {
-            let mut v = serde_json::to_value(&o.report)?;
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("ok".into(), serde_json::Value::Bool(o.ok));
-                obj.insert("faults".into(), serde_json::Value::String(o.faults.clone()));
+/// Runs `batch`'s seeds of this shard on `par.threads` threads (`work`
+/// gives one seed's record; `each` sees every record before it prints) and
+/// prints them in seed order, writing them to `par.out` too.
+fn run_batch(
+    batch: &Batch,
+    par: &Parallel,
+    json: bool,
+    work: impl Fn(u64) -> Result<SeedRecord> + Sync,
+    mut each: impl FnMut(&SeedRecord) -> Result<()>,
+) -> Result<ExitCode> {
+    let list = par.shard.select(&batch.seed_list());
+    let mut summary = Summary::new(batch.clone(), json, list.len());
+    summary.start(&mut std::io::stdout().lock())?;
+    let mut out = match &par.out {
+        Some(path) => Some((
+            std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+            ),
+            path,
+        )),
+        None => None,
+    };
+    pool::ordered(
+        &list,
+        par.threads,
+        |&seed| work(seed),
+        |r| {
+            if let Some((file, path)) = out.as_mut() {
+                serde_json::to_writer(&mut *file, &r)
+                    .map_err(std::io::Error::from)
+                    .and_then(|_| writeln!(file))
+                    .and_then(|_| file.flush())
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
-            println!("{v}");
-        } else {
-            println!("{}", sweep::describe(&o));
-        }
-        if let Some(t) = o.converged_after_s {
-            worst = worst.max(t);
-        }
-        if let (false, Some(dir)) = (o.ok, &args.save_failures) {
-            let (plan, _) = sweep::plan_for(seed, args.nodes, args.profile);
+            each(&r)?;
+            summary.seed(
+                &r,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )?;
+            Ok(())
+        },
+    )?;
+    let ok = summary.finish(&mut std::io::stdout().lock(), &mut std::io::stderr().lock())?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn cmd_sweep(args: SweepArgs) -> Result<ExitCode> {
+    let (first_seed, count) = args.range.span();
+    let batch = Batch {
+        kind: BatchKind::Sweep,
+        nodes: args.nodes,
+        profile: args.profile,
+        sync: true,
+        first_seed,
+        seeds: count,
+    };
+    let (nodes, profile) = (args.nodes, args.profile);
+    run_batch(
+        &batch,
+        &args.par,
+        args.json,
+        |seed| {
+            let o = sweep::run_seed(seed, nodes, profile)?;
+            Ok(SeedRecord::of_sweep(&batch, &o)?)
+        },
+        |r| {
+            let (false, Some(dir)) = (r.ok, &args.save_failures) else {
+                return Ok(());
+            };
+            let seed = r.seed;
+            let (plan, _) = sweep::plan_for(seed, nodes, profile);
             let path = dir.join(format!("sweep-seed-{seed}.toml"));
             std::fs::create_dir_all(dir)
                 .and_then(|_| std::fs::write(&path, toml::to_string(&plan).unwrap_or_default()))
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!(
-                "wrote {}; replay: rollcall-sim run --nodes {} --seed {seed} --profile {} --file {}",
+                "wrote {}; replay: rollcall-sim run --nodes {nodes} --seed {seed} --profile {profile} --file {}",
                 path.display(),
-                args.nodes,
-                args.profile,
                 path.display()
             );
-        }
-        if !o.ok {
-            eprintln!(
-                "seed {seed} failed the liveness check; reproduce with:\n  {}\n  (the run: {})",
-                sweep::reproduce(seed, args.nodes, args.profile),
-                o.report.reproduce
-            );
-            failed.push(seed);
-        }
-    }
-    if !args.json {
-        println!(
-            "{} of {} seeds agreed within the bound; slowest agreement {worst:.2} s after heal",
-            seeds.len() - failed.len(),
-            seeds.len()
-        );
-    }
-    if failed.is_empty() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("failed seeds: {failed:?}");
-        for s in &failed {
-            eprintln!("  {}", sweep::reproduce(*s, args.nodes, args.profile));
-        }
-        Ok(ExitCode::FAILURE)
-    }
+            Ok(())
+        },
+    )
 }
 
 fn cmd_seeds(args: SeedsArgs) -> Result<ExitCode> {
     if args.scenario == Scenario::Join {
         bail!("seeds checks formed scenarios; join has no fault to agree after");
     }
-    let list = args.range.list();
+    let (first_seed, count) = args.range.span();
+    let batch = Batch {
+        kind: BatchKind::Seeds {
+            scenario: args.scenario,
+        },
+        nodes: args.nodes,
+        profile: args.profile,
+        sync: !args.no_sync,
+        first_seed,
+        seeds: count,
+    };
     let tuning = if args.no_sync {
         Tuning::without_sync()
     } else {
         Tuning::default()
     };
-    let config = args.profile.configure(args.nodes.max(1), &tuning);
-    let bound = seeds::agreement_bound(&config);
-    if !args.json {
-        println!(
-            "seeds: {} x {} nodes, scenario {}, {} profile, sync {}; agreement bound {:.1} s ({:.0} protocol periods) after the last operation",
-            list.len(),
-            args.nodes,
-            args.scenario,
-            args.profile,
-            if args.no_sync { "off" } else { "on" },
-            bound.as_secs_f64(),
-            seeds::bound_in_periods(&config)
-        );
+    run_batch(
+        &batch,
+        &args.par,
+        args.json,
+        |seed| {
+            let c = seeds::check_seed(args.scenario, seed, args.nodes, args.profile, tuning)?;
+            Ok(SeedRecord::of_check(&batch, &c)?)
+        },
+        |_| Ok(()),
+    )
+}
+
+fn cmd_merge(args: MergeArgs) -> Result<ExitCode> {
+    let mut texts = Vec::new();
+    for path in &args.files {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        texts.push((path.display().to_string(), text));
     }
-    let mut failed = Vec::new();
-    let mut worst: f64 = 0.0;
-    let mut worst_view = 0;
-    for seed in list.iter().copied() {
-        let c = seeds::check_seed(args.scenario, seed, args.nodes, args.profile, tuning)?;
-        if args.json {
-            let mut v = serde_json::to_value(&c.report)?;
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("ok".into(), serde_json::Value::Bool(c.ok()));
-                obj.insert("failures".into(), serde_json::json!(c.failures));
-            }
-            println!("{v}");
-        } else {
-            println!("{}", seeds::describe(&c));
-        }
-        if let Some(t) = c.report.convergence_s {
-            worst = worst.max(t);
-        }
-        worst_view = worst_view.max(c.report.max_view_size);
-        if !c.ok() {
-            eprintln!(
-                "seed {seed} failed; reproduce with:\n  {}",
-                seeds::reproduce(args.scenario, seed, args.nodes, args.profile, !args.no_sync)
-            );
-            failed.push(seed);
-        }
+    let (batch, records) = shard::merge(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())))?;
+    let mut summary = Summary::new(batch, args.json, records.len());
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    summary.start(&mut out)?;
+    for r in &records {
+        summary.seed(r, &mut out, &mut err)?;
     }
-    if !args.json {
-        println!(
-            "{} of {} seeds passed (agreement within {:.1} s, no resurrection, view bound {}); slowest agreement {worst:.2} s after the last operation; largest view {worst_view} records",
-            list.len() - failed.len(),
-            list.len(),
-            bound.as_secs_f64(),
-            seeds::view_bound(args.nodes)
-        );
-    }
-    if failed.is_empty() {
-        Ok(ExitCode::SUCCESS)
+    Ok(if summary.finish(&mut out, &mut err)? {
+        ExitCode::SUCCESS
     } else {
-        eprintln!("failed seeds: {failed:?}");
-        for s in &failed {
-            eprintln!(
-                "  {}",
-                seeds::reproduce(args.scenario, *s, args.nodes, args.profile, !args.no_sync)
-            );
-        }
-        Ok(ExitCode::FAILURE)
-    }
+        ExitCode::FAILURE
+    })
 }
 
 fn cmd_bench(args: BenchArgs) -> Result<ExitCode> {
@@ -699,7 +758,9 @@ fn cmd_bench(args: BenchArgs) -> Result<ExitCode> {
         );
     }
     let start_load = bench::load_average();
-    let results = bench::run_all(&exe, &floor, args.quick, &mut |line| eprintln!("{line}"))?;
+    let results = bench::run_all(&exe, &floor, args.quick, args.threads_only, &mut |line| {
+        eprintln!("{line}")
+    })?;
     let load = format!(
         "{start_load} at the start, {} at the end",
         bench::load_average()

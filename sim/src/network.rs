@@ -3,8 +3,11 @@
 //!
 //! The network only decides what happens to each datagram (dropped, or
 //! delivered at one or two instants); the [`World`](crate::world::World)
-//! queues the deliveries. Every decision draws from one RNG stream of the
-//! run's seed, in the order the world asks, so a seed replays the network.
+//! queues the deliveries. Every decision about a datagram draws from its
+//! sender's own RNG stream of the run's seed, in the order that sender
+//! sends: a seed replays the network, and the decisions do not depend on
+//! the order in which the world handles different nodes (so nodes can be
+//! handled in parallel, see [`crate::parallel`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -170,7 +173,8 @@ pub struct NetStats {
 pub struct Network {
     links: LinkTimings,
     link_seed: u64,
-    rng: SimRng,
+    /// Each sending node's stream of decisions (loss, jitter, duplication).
+    pub(crate) rngs: Vec<SimRng>,
     loss: f64,
     /// Loss of each node's outbound datagrams, on top of `loss`.
     outbound_loss: Vec<f64>,
@@ -199,7 +203,14 @@ impl Network {
         Self {
             links,
             link_seed: derive(seed, streams::LINK, 0),
-            rng: SimRng::new(seed, streams::NETWORK),
+            rngs: (0..nodes)
+                .map(|i| {
+                    SimRng::new(
+                        derive(seed, streams::NETWORK, i as u64 + 1),
+                        streams::NETWORK,
+                    )
+                })
+                .collect(),
             loss: 0.0,
             outbound_loss: vec![0.0; nodes],
             duplicate: 0.0,
@@ -311,20 +322,51 @@ impl Network {
         self.links.latency.mul_f64(lo + (hi - lo) * u)
     }
 
-    fn one_delivery(&mut self, now: Time, base: Duration) -> Time {
-        let jitter = self.links.jitter.mul_f64(self.rng.unit());
+    /// The shortest time any datagram takes from one node to another: the
+    /// typical latency times the low end of the spread (jitter only adds).
+    /// Nothing one node sends reaches another node sooner, which is what
+    /// lets the world handle distinct nodes' wakeups within that time of
+    /// each other independently.
+    pub fn min_latency(&self) -> Duration {
+        self.links.latency.mul_f64(self.links.spread.0.max(0.0))
+    }
+
+    fn one_delivery(&self, rng: &mut SimRng, now: Time, base: Duration) -> Time {
+        let jitter = self.links.jitter.mul_f64(rng.unit());
         now + base + jitter
     }
 
-    /// Decides the fate of a datagram sent at `now` from node `from` to node `to`.
+    /// Decides the fate of a datagram sent at `now` from node `from` to node
+    /// `to`, drawing from `from`'s stream.
     pub fn route(&mut self, now: Time, from: u32, to: u32) -> Fate {
-        self.stats.sent += 1;
+        let Some(mut rng) = self.rngs.get(from as usize).cloned() else {
+            return Fate::Lost;
+        };
+        let mut stats = self.stats;
+        let fate = self.route_with(&mut rng, &mut stats, now, from, to);
+        self.rngs[from as usize] = rng;
+        self.stats = stats;
+        fate
+    }
+
+    /// [`route`](Self::route) with the sender's stream and the counters
+    /// held by the caller: what nodes handled in parallel call, each with
+    /// its own stream and counters (summed afterwards).
+    pub(crate) fn route_with(
+        &self,
+        rng: &mut SimRng,
+        stats: &mut NetStats,
+        now: Time,
+        from: u32,
+        to: u32,
+    ) -> Fate {
+        stats.sent += 1;
         if self.is_cut(from, to) {
-            self.stats.partitioned += 1;
+            stats.partitioned += 1;
             return Fate::Partitioned;
         }
-        if self.rng.chance(self.loss) {
-            self.stats.lost += 1;
+        if rng.chance(self.loss) {
+            stats.lost += 1;
             return Fate::Lost;
         }
         // Drawn only for a lossy sender, so runs without one replay as before.
@@ -333,20 +375,31 @@ impl Network {
             .get(from as usize)
             .copied()
             .unwrap_or(0.0);
-        if outbound > 0.0 && self.rng.chance(outbound) {
-            self.stats.lost += 1;
+        if outbound > 0.0 && rng.chance(outbound) {
+            stats.lost += 1;
             return Fate::Lost;
         }
         let base = self.link_latency(from, to);
-        let first = self.one_delivery(now, base);
-        if self.rng.chance(self.duplicate) {
-            self.stats.duplicated += 1;
-            self.stats.delivered += 2;
-            let second = self.one_delivery(now, base);
+        let first = self.one_delivery(rng, now, base);
+        if rng.chance(self.duplicate) {
+            stats.duplicated += 1;
+            stats.delivered += 2;
+            let second = self.one_delivery(rng, now, base);
             return Fate::Twice(first, second);
         }
-        self.stats.delivered += 1;
+        stats.delivered += 1;
         Fate::Once(first)
+    }
+
+    /// Adds counters kept apart (by nodes handled in parallel).
+    pub(crate) fn add_stats(&mut self, other: &NetStats) {
+        let s = &mut self.stats;
+        s.sent += other.sent;
+        s.delivered += other.delivered;
+        s.lost += other.lost;
+        s.partitioned += other.partitioned;
+        s.duplicated += other.duplicated;
+        s.unroutable += other.unroutable;
     }
 
     /// Counts a datagram addressed to no simulated node.
@@ -398,6 +451,37 @@ mod tests {
         assert_eq!(n.link_latency(0, 1), n.link_latency(0, 1));
         let l = n.link_latency(0, 1);
         assert!(l >= Duration::from_micros(125) && l < Duration::from_micros(375));
+    }
+
+    #[test]
+    fn a_senders_decisions_do_not_depend_on_what_other_nodes_sent_before() {
+        let (mut a, mut b) = (net(), net());
+        for n in [&mut a, &mut b] {
+            n.set_loss(0.3);
+            n.set_duplicate(0.2);
+        }
+        let alone: Vec<Fate> = (0..50).map(|_| a.route(Time::ZERO, 0, 1)).collect();
+        for _ in 0..50 {
+            b.route(Time::ZERO, 2, 3);
+        }
+        let after: Vec<Fate> = (0..50).map(|_| b.route(Time::ZERO, 0, 1)).collect();
+        assert_eq!(alone, after);
+    }
+
+    #[test]
+    fn no_datagram_arrives_sooner_than_the_minimum_latency() {
+        for p in NetProfile::ALL {
+            let mut n = Network::new(3, 20, p.links());
+            let min = n.min_latency();
+            for from in 0..20 {
+                for to in 0..20 {
+                    assert!(n.link_latency(from, to) >= min);
+                    if let Fate::Once(at) = n.route(Time::ZERO, from, to) {
+                        assert!(at >= Time::ZERO + min);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -103,8 +103,14 @@ pub struct RunReport {
     pub steps: u64,
     /// Entries in the event log.
     pub events: u64,
-    /// The event log's hash (FNV-1a, hex): equal for equal seeds.
+    /// The event log's hash (FNV-1a, hex): equal for equal seeds, whatever
+    /// the thread count.
     pub event_log_hash: String,
+    /// Threads that handled the nodes of each window (`--threads`).
+    pub threads: usize,
+    /// Wakeups (datagrams, timers, discovery answers) handled per window,
+    /// on average: how much a window offers to run in parallel.
+    pub events_per_window: f64,
     /// The operations of the timeline (node starts left out) and their convergence times.
     pub timeline: Vec<Mark>,
     /// Every partition: when every side saw the others stopped, when it was
@@ -326,6 +332,11 @@ impl fmt::Display for RunReport {
             f,
             "  event log     {} entries, hash {}",
             self.events, self.event_log_hash
+        )?;
+        writeln!(
+            f,
+            "  threads       {} ({:.1} wakeups per window)",
+            self.threads, self.events_per_window
         )?;
         write!(f, "  reproduce     {}", self.reproduce)
     }

@@ -36,6 +36,9 @@ pub struct RunSpec {
     pub stop_when_converged: bool,
     /// Sync on or off (`--no-sync`). The autoclean comes from the plan.
     pub tuning: Tuning,
+    /// Threads that handle the nodes of each window (`--threads`); the run
+    /// is the same for every count.
+    pub threads: usize,
 }
 
 /// A finished run.
@@ -61,7 +64,7 @@ pub fn formation_limit(nodes: u32) -> Duration {
 }
 
 /// Called with (virtual time now, virtual time the run is expected to end).
-pub type Progress = Box<dyn FnMut(Time, Time)>;
+pub type Progress = Box<dyn FnMut(Time, Time) + Send>;
 
 /// Applies one timeline operation to the world.
 pub fn apply(world: &mut World, op: &Op, seeds: &[u32]) {
@@ -143,6 +146,7 @@ impl RunSpec {
         }
         cfg.discovery_seeds = self.plan.seeds.clone();
         cfg.replicants = self.plan.replicants.clone();
+        cfg.threads = self.threads;
         cfg
     }
 }
@@ -332,6 +336,15 @@ pub fn report(spec: &RunSpec, world: &World, played: Played, wall_s: f64) -> Run
         steps: totals.steps,
         events: world.log().len(),
         event_log_hash: format!("{:016x}", world.log().hash()),
+        threads: world.threads(),
+        events_per_window: {
+            let (windows, items) = world.windows();
+            if windows > 0 {
+                items as f64 / windows as f64
+            } else {
+                0.0
+            }
+        },
         timeline,
         partitions: m.partitions().to_vec(),
         network: world.network().stats(),

@@ -105,6 +105,7 @@ pub fn spec_for(
         keep_log: false,
         stop_when_converged: false,
         tuning,
+        threads: 1,
     }
 }
 

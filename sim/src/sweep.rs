@@ -187,6 +187,7 @@ pub fn run_seed(seed: u64, nodes: u32, profile: NetProfile) -> Result<SeedOutcom
         keep_log: false,
         stop_when_converged: true,
         tuning: crate::tuning::Tuning::default(),
+        threads: 1,
     };
     let out = run(&spec, None)?;
     let converged_after_s = out.report.convergence_s;

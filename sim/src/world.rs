@@ -8,6 +8,15 @@
 //! deadline are skipped when they come out (lazy invalidation), so a step
 //! costs O(log queue) and never scans the nodes.
 //!
+//! Wakeups are handled in windows (see [`crate::parallel`]): from the
+//! earliest queued instant `t`, every wakeup before `t` plus the network's
+//! shortest latency, node by node, each node's in its (time, sequence)
+//! order. What a node sends in a window reaches another node only after
+//! it, so the nodes of a window are independent and may be handled on
+//! several threads; what they produced (datagrams, timers, events) is then
+//! merged in one fixed order, (time, node, order of production), whatever
+//! the thread count: the event log is the same for every `--threads`.
+//!
 //! Every node is a real `rollcall::core::Node`: every datagram is sealed by
 //! its sender and opened by its receiver, exactly as in the agent.
 //!
@@ -22,16 +31,18 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
+use rayon::ThreadPool;
 use rollcall::core::{
     Command, CommandError, Config, Event, Node, NodeId, NodeName, Peer, Role, Time,
 };
 
-use crate::audit::{self, Audit};
+use crate::audit::Audit;
 use crate::error::SimError;
 use crate::eventlog::{Entry, EventLog};
 use crate::measure::{CrashCause, Measure};
-use crate::network::{Fate, LinkTimings, NetProfile, Network};
-use crate::rng::node_seed;
+use crate::network::{Fate, LinkTimings, NetProfile, NetStats, Network};
+use crate::parallel;
+use crate::rng::{node_seed, SimRng};
 use crate::tuning::Tuning;
 
 /// The most nodes one world holds (addresses 10.0.0.1 and up).
@@ -85,6 +96,14 @@ pub struct WorldConfig {
     /// it starts, the world hands its targets to it as discovered seeds
     /// (`Node::handle_discovered`) instead.
     pub replicants: Vec<u32>,
+    /// Threads that handle a window's nodes (1: all on the calling
+    /// thread). The run is the same for every count.
+    pub threads: usize,
+    /// Windows with fewer wakeups than this are handled on the calling
+    /// thread even with several threads (default
+    /// [`parallel::MIN_PARALLEL`]); tests set it low to send every window
+    /// through the pool. The run is the same for every value.
+    pub min_parallel: usize,
 }
 
 impl WorldConfig {
@@ -101,6 +120,8 @@ impl WorldConfig {
             tuning: Tuning::default(),
             discovery_seeds: vec![0],
             replicants: Vec::new(),
+            threads: 1,
+            min_parallel: parallel::MIN_PARALLEL,
         }
     }
 
@@ -118,8 +139,9 @@ impl WorldConfig {
     }
 }
 
+/// A wakeup: what a node is to handle.
 #[derive(Debug)]
-enum Work {
+pub(crate) enum Work {
     Timer(u32),
     /// The answer to a request for seeds of node `.0`'s instance number `.1`
     /// (stale once it restarted).
@@ -136,11 +158,22 @@ enum Work {
     },
 }
 
+impl Work {
+    /// The node that handles it.
+    pub(crate) fn target(&self) -> u32 {
+        match *self {
+            Work::Timer(i) | Work::Discover(i, _) => i,
+            Work::Deliver { to, .. } | Work::Unreachable { to, .. } => to,
+        }
+    }
+}
+
+/// A queued wakeup, ordered by (time, sequence number).
 #[derive(Debug)]
-struct Item {
-    at: Time,
-    seq: u64,
-    work: Work,
+pub(crate) struct Item {
+    pub(crate) at: Time,
+    pub(crate) seq: u64,
+    pub(crate) work: Work,
 }
 
 impl PartialEq for Item {
@@ -160,12 +193,16 @@ impl Ord for Item {
     }
 }
 
-struct Slot {
+/// One node's place in the world: the running instance, if any, and what
+/// the world keeps about it across restarts.
+pub(crate) struct Slot {
     node: Option<Node>,
     starts: u32,
     generation: u64,
+    /// The running instance's identity generation as last reported to the
+    /// world (it changes when the node renews itself).
+    identity_generation: u64,
     armed: Option<Time>,
-    slow: Duration,
     started_at: Time,
     /// Crashed, with the host still up: datagrams to it are answered with
     /// "port unreachable" (at most one per sender per second, as a kernel
@@ -209,11 +246,24 @@ pub struct World {
     seed: u64,
     config: Config,
     net: Network,
+    /// How late each node handles its inputs (zero: normal speed).
+    slow: Vec<Duration>,
+    /// Each running node's identity generation, as of the events merged so
+    /// far (what a `MemberDown` is compared with).
+    generations: Vec<Option<u64>>,
+    /// The threads that handle a window's nodes, when more than one.
+    pool: Option<ThreadPool>,
+    threads: usize,
+    min_parallel: usize,
+    /// The window length: the network's shortest latency (at least 1 ns).
+    span: Duration,
+    windows: u64,
+    window_items: u64,
     measure: Measure,
     log: EventLog,
     totals: Totals,
     audit: Audit,
-    progress: Option<Box<dyn FnMut(Time)>>,
+    progress: Option<Box<dyn FnMut(Time) + Send>>,
     discovery_seeds: Vec<Peer>,
     index_of_name: HashMap<NodeName, u32>,
     /// Each node's role.
@@ -247,8 +297,8 @@ impl World {
                     node: None,
                     starts: 0,
                     generation: 0,
+                    identity_generation: 0,
                     armed: None,
-                    slow: Duration::ZERO,
                     started_at: Time::ZERO,
                     answers: None,
                 })
@@ -278,6 +328,14 @@ impl World {
             seed: cfg.seed,
             config,
             net: Network::new(cfg.seed, n, cfg.links.unwrap_or(cfg.profile.links())),
+            slow: vec![Duration::ZERO; n],
+            generations: vec![None; n],
+            pool: parallel::pool(cfg.threads),
+            threads: cfg.threads.max(1),
+            min_parallel: cfg.min_parallel,
+            span: parallel::span(cfg.links.unwrap_or(cfg.profile.links())),
+            windows: 0,
+            window_items: 0,
             measure: Measure::new(n, cfg.sample_every),
             log: EventLog::new(cfg.keep_log, cfg.keep_events),
             totals: Totals::default(),
@@ -287,7 +345,7 @@ impl World {
     }
 
     /// Calls `f` with the virtual time every few thousand steps.
-    pub fn set_progress(&mut self, f: Box<dyn FnMut(Time)>) {
+    pub fn set_progress(&mut self, f: Box<dyn FnMut(Time) + Send>) {
         self.progress = Some(f);
     }
 
@@ -417,9 +475,11 @@ impl World {
         slot.node = Some(node);
         slot.answers = None;
         slot.generation = generation;
+        slot.identity_generation = generation;
         slot.starts += 1;
         slot.started_at = self.now;
         slot.armed = None;
+        self.generations[i as usize] = Some(generation);
         self.log.record(self.now, i, Entry::Start, i, generation);
         self.measure.on_start(self.now, i);
         let peers: Vec<Peer> = targets
@@ -509,6 +569,7 @@ impl World {
         slot.generation = slot.generation.max(node.identity().generation());
         slot.armed = None;
         let started = slot.started_at;
+        self.generations[i as usize] = None;
         self.retire(&node, started);
         self.log
             .record(now, i, Entry::Crash, i, node.identity().generation());
@@ -518,28 +579,6 @@ impl World {
             CrashCause::Host
         };
         self.measure.on_crash(now, i, cause);
-    }
-
-    /// A datagram from `from` reached crashed node `to`: if `to`'s host is
-    /// up, `from` hears "port unreachable" a link latency later (at most
-    /// once a second per sender; nothing across a partition).
-    fn answer_unreachable(&mut self, to: u32, from: u32) {
-        let now = self.now;
-        let Some(answers) = self.slots[to as usize].answers.as_mut() else {
-            return;
-        };
-        if answers
-            .get(&from)
-            .is_some_and(|at| now - *at < Duration::from_secs(1))
-        {
-            return;
-        }
-        answers.insert(from, now);
-        if self.net.separated(to, from) {
-            return;
-        }
-        let at = now + self.net.link_latency(to, from);
-        self.push(at, Work::Unreachable { to: from, gone: to });
     }
 
     fn retire(&mut self, node: &Node, started: Time) {
@@ -555,8 +594,8 @@ impl World {
 
     /// Makes node `i` handle every input `delay` late (zero: normal speed).
     pub fn set_slow(&mut self, i: u32, delay: Duration) {
-        if let Some(slot) = self.slots.get_mut(i as usize) {
-            slot.slow = delay;
+        if let Some(slow) = self.slow.get_mut(i as usize) {
+            *slow = delay;
         }
     }
 
@@ -575,70 +614,61 @@ impl World {
     }
 
     /// Sends node `i`'s datagrams into the network, reports its events and
-    /// re-arms its timer.
+    /// re-arms its timer, now (outside any window: a scenario operation).
     fn drain(&mut self, i: u32) {
         let iu = i as usize;
-        let now = self.now;
-        while let Some(t) = self.slots[iu].node.as_mut().and_then(|n| n.poll_transmit()) {
-            let Some(to) = index_of(t.to, self.n) else {
-                self.net.count_unroutable();
-                continue;
-            };
-            let slow = self.slots[to as usize].slow;
-            match self.net.route(now, i, to) {
-                Fate::Once(at) => self.push(
-                    at + slow,
-                    Work::Deliver {
-                        to,
-                        from: i,
-                        payload: t.payload,
-                    },
-                ),
-                Fate::Twice(a, b) => {
-                    self.push(
-                        a + slow,
-                        Work::Deliver {
-                            to,
-                            from: i,
-                            payload: t.payload.clone(),
-                        },
-                    );
-                    self.push(
-                        b + slow,
-                        Work::Deliver {
-                            to,
-                            from: i,
-                            payload: t.payload,
-                        },
-                    );
-                }
-                Fate::Partitioned | Fate::Lost => {}
-            }
-        }
-        while let Some(e) = self.slots[iu].node.as_mut().and_then(|n| n.poll_event()) {
-            self.on_event(i, e);
-        }
-        let wants_seeds = self.slots[iu]
-            .node
-            .as_mut()
-            .is_some_and(|n| n.poll_discover());
-        if wants_seeds && !self.discovery_seeds.is_empty() {
-            // Static discovery answers at once, as in the agent.
-            let starts = self.slots[iu].starts;
-            self.push(now, Work::Discover(i, starts));
-        }
-        let slot = &mut self.slots[iu];
-        if let Some(deadline) = slot.node.as_ref().and_then(|n| n.poll_timeout()) {
-            let at = deadline.max(now) + slot.slow;
-            if slot.armed.is_none_or(|armed| at < armed) {
-                slot.armed = Some(at);
-                self.push(at, Work::Timer(i));
-            }
-        }
+        let mut rng = self.net.rngs[iu].clone();
+        let mut out = Outbox::default();
+        let shared = Shared {
+            net: &self.net,
+            slow: &self.slow,
+            discovery_seeds: &self.discovery_seeds,
+            n: self.n,
+        };
+        drain(
+            i,
+            &mut self.slots[iu],
+            &mut rng,
+            &shared,
+            self.now,
+            &mut out,
+        );
+        self.net.rngs[iu] = rng;
+        self.merge(vec![(i, out)]);
     }
 
-    fn on_event(&mut self, i: u32, e: Event) {
-        let now = self.now;
+    /// Applies what nodes produced, in one fixed order whatever the thread
+    /// count: wakeups are queued by (time produced, node, order), events
+    /// applied by (time, node, order).
+    fn merge(&mut self, outs: Vec<(u32, Outbox)>) {
+        let mut sends = Vec::new();
+        let mut notes = Vec::new();
+        let mut last = self.now;
+        for (i, out) in outs {
+            self.net.add_stats(&out.stats);
+            self.totals.steps += out.steps;
+            last = last.max(out.last);
+            sends.extend(out.sends.into_iter().map(|(t, item)| (t, i, item)));
+            notes.extend(out.notes.into_iter().map(|(t, note)| (t, i, note)));
+        }
+        // Stable sorts: within one node, the order of production stays.
+        sends.sort_by_key(|(t, i, _)| (*t, *i));
+        for (_, _, item) in sends {
+            self.push(item.at, item.work);
+        }
+        notes.sort_by_key(|(t, i, _)| (*t, *i));
+        for (t, i, note) in notes {
+            self.measure.sample_until(t);
+            match note {
+                Note::Event(e) => self.on_event(t, i, e),
+                Note::Generation(g) => self.generations[i as usize] = Some(g),
+                Note::Resync(members) => self.measure.resync(t, i, &members),
+            }
+        }
+        self.now = self.now.max(last);
+    }
+
+    fn on_event(&mut self, now: Time, i: u32, e: Event) {
         self.log.keep_event(now, i, &e);
         let idx = |id: &NodeId| index_of(id.addr(), self.n);
         match &e {
@@ -655,12 +685,12 @@ impl World {
             Event::MemberDown(id) => {
                 if let Some(m) = idx(id) {
                     self.log.record(now, i, Entry::Down, m, id.generation());
-                    let current = self.node(m).map(|n| n.identity().generation());
+                    let current = self.generations[m as usize];
                     let false_positive = (current == Some(id.generation())
                         && !self.net.separated(i, m))
                     .then_some(id.generation());
                     if false_positive.is_some() {
-                        let slow = |x: u32| !self.slots[x as usize].slow.is_zero();
+                        let slow = |x: u32| !self.slow[x as usize].is_zero();
                         let (member_slow, observer_slow) = (slow(m), slow(i));
                         let window = self.config.swim.suspect_to_down_after;
                         let after_heal = self.net.lifted_at().is_some_and(|at| now - at < window)
@@ -696,7 +726,7 @@ impl World {
             Event::SelfRenewed(id) => {
                 self.log
                     .record(now, i, Entry::SelfRenewed, i, id.generation());
-                self.resync(i);
+                // The node's view as it was then follows as a `Note::Resync`.
             }
             Event::Rejoined { .. } => {
                 // The view the events built stays: a loser's former
@@ -714,13 +744,6 @@ impl World {
             // Events that do not change the active set (partition reports):
             // logged by their debug form, which is deterministic.
             other => self.log.record_other(now, i, &format!("{other:?}")),
-        }
-    }
-
-    /// Re-reads node `i`'s view into the measurements.
-    fn resync(&mut self, i: u32) {
-        if let Some(node) = self.slots[i as usize].node.as_ref() {
-            audit::reread(self.now, i, node, self.n, &mut self.measure);
         }
     }
 
@@ -751,28 +774,79 @@ impl World {
 
     /// Handles every wakeup up to and including `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Time) {
+        match self.pool.take() {
+            // The loop runs on one of the pool's threads, so handing a
+            // window's nodes to the others costs a work-stealing split, not
+            // a round trip from outside the pool.
+            Some(pool) => {
+                pool.install(|| while self.window(until) {});
+                self.pool = Some(pool);
+            }
+            None => while self.window(until) {},
+        }
+        self.measure.sample_until(until);
+        self.now = self.now.max(until);
+    }
+
+    /// Handles one window of wakeups, none later than `until`: from the
+    /// earliest queued instant `t`, every wakeup before `t` + the network's
+    /// shortest latency (see the module docs). Returns false if no wakeup
+    /// is due by `until`.
+    fn window(&mut self, until: Time) -> bool {
+        let start = match self.queue.peek() {
+            Some(Reverse(top)) if top.at <= until => top.at,
+            _ => return false,
+        };
+        if self.audit.due(start) {
+            let nodes = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.node.as_ref().map(|n| (i as u32, n)));
+            self.audit
+                .run(self.now, nodes, &mut self.measure, &mut self.log);
+        }
+        let end = (start + self.span).min(until + Duration::from_nanos(1));
+        let mut items = Vec::new();
         while let Some(Reverse(top)) = self.queue.peek() {
-            if top.at > until {
+            if top.at >= end {
                 break;
             }
             let Some(Reverse(item)) = self.queue.pop() else {
                 break;
             };
-            if self.audit.due(item.at) {
-                let nodes = self
-                    .slots
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, s)| s.node.as_ref().map(|n| (i as u32, n)));
-                self.audit
-                    .run(self.now, nodes, &mut self.measure, &mut self.log);
-            }
-            self.measure.sample_until(item.at);
-            self.now = self.now.max(item.at);
-            self.handle(item);
+            items.push(item);
         }
-        self.measure.sample_until(until);
-        self.now = self.now.max(until);
+        let count = items.len() as u64;
+        let steps_before = self.totals.steps;
+        let mut rngs = std::mem::take(&mut self.net.rngs);
+        let shared = Shared {
+            net: &self.net,
+            slow: &self.slow,
+            discovery_seeds: &self.discovery_seeds,
+            n: self.n,
+        };
+        let parallel = self.threads > 1 && count >= self.min_parallel as u64;
+        let outs = parallel::run_window(
+            parallel.then_some(self.pool.as_ref()),
+            &mut self.slots,
+            &mut rngs,
+            &shared,
+            items,
+            end,
+            self.seq,
+        );
+        self.net.rngs = rngs;
+        self.merge(outs);
+        self.windows += 1;
+        self.window_items += count;
+        if self.totals.steps / 8192 != steps_before / 8192 {
+            let now = self.now;
+            if let Some(p) = self.progress.as_mut() {
+                p(now);
+            }
+        }
+        true
     }
 
     /// Handles every wakeup for `d` of virtual time.
@@ -780,73 +854,28 @@ impl World {
         self.run_until(self.now + d);
     }
 
-    /// Handles wakeups until `done` holds (checked after each) or `until`.
-    /// Returns whether `done` held.
+    /// Handles wakeups until `done` holds (checked after each window) or
+    /// `until`. Returns whether `done` held.
     pub fn run_while(&mut self, until: Time, mut done: impl FnMut(&World) -> bool) -> bool {
         loop {
             if done(self) {
                 return true;
             }
-            let next = match self.queue.peek() {
-                Some(Reverse(top)) if top.at <= until => top.at,
-                _ => {
-                    self.run_until(until);
-                    return done(self);
-                }
-            };
-            self.run_until(next);
+            if !self.window(until) {
+                self.run_until(until);
+                return done(self);
+            }
         }
     }
 
-    fn handle(&mut self, item: Item) {
-        self.totals.steps += 1;
-        if self.totals.steps.is_multiple_of(8192) {
-            if let Some(p) = self.progress.as_mut() {
-                p(self.now);
-            }
-        }
-        match item.work {
-            Work::Timer(i) => {
-                let slot = &mut self.slots[i as usize];
-                if slot.armed != Some(item.at) {
-                    return; // stale: a newer, earlier entry was pushed
-                }
-                slot.armed = None;
-                let Some(node) = slot.node.as_mut() else {
-                    return;
-                };
-                node.handle_timeout(self.now);
-                self.drain(i);
-            }
-            Work::Discover(i, starts) => {
-                let slot = &mut self.slots[i as usize];
-                if slot.starts != starts {
-                    return; // a round of an instance that crashed
-                }
-                let Some(node) = slot.node.as_mut() else {
-                    return;
-                };
-                node.handle_discovered(self.now, &self.discovery_seeds);
-                self.drain(i);
-            }
-            Work::Deliver { to, from, payload } => {
-                let Some(node) = self.slots[to as usize].node.as_mut() else {
-                    // The receiver is down: the datagram is lost, and a
-                    // host still up answers "port unreachable".
-                    self.answer_unreachable(to, from);
-                    return;
-                };
-                node.handle_datagram(self.now, addr_of(from), &payload);
-                self.drain(to);
-            }
-            Work::Unreachable { to, gone } => {
-                let Some(node) = self.slots[to as usize].node.as_mut() else {
-                    return;
-                };
-                node.handle_unreachable(self.now, addr_of(gone));
-                self.drain(to);
-            }
-        }
+    /// The threads that handle a window's nodes.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Windows handled so far, and the wakeups handled in them.
+    pub fn windows(&self) -> (u64, u64) {
+        (self.windows, self.window_items)
     }
 
     /// Traffic and time totals so far, over every node instance.
@@ -870,5 +899,189 @@ impl World {
     /// How many wakeups are queued (datagrams in flight and timer entries).
     pub fn queued(&self) -> usize {
         self.queue.len()
+    }
+}
+
+/// What the nodes of a window may read: nothing in it changes during the
+/// window.
+pub(crate) struct Shared<'a> {
+    pub(crate) net: &'a Network,
+    pub(crate) slow: &'a [Duration],
+    pub(crate) discovery_seeds: &'a [Peer],
+    pub(crate) n: u32,
+}
+
+/// Something a node's handling produced for the world's measurements.
+#[derive(Debug)]
+pub(crate) enum Note {
+    /// An event the node reported.
+    Event(Event),
+    /// The node's identity generation changed (it renewed itself).
+    Generation(u64),
+    /// The node's view right after it renewed itself, to re-read.
+    Resync(Vec<u32>),
+}
+
+/// What one node's handling produced, in the order it was produced.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    /// Wakeups for the queue, with the time each was produced at (their
+    /// sequence numbers are given when they are queued).
+    pub(crate) sends: Vec<(Time, Item)>,
+    /// Events and the like, with the time of each.
+    pub(crate) notes: Vec<(Time, Note)>,
+    /// The network's counters for what the node sent.
+    pub(crate) stats: NetStats,
+    /// Wakeups handled.
+    pub(crate) steps: u64,
+    /// The latest instant handled.
+    pub(crate) last: Time,
+}
+
+impl Outbox {
+    fn send(&mut self, now: Time, at: Time, work: Work) {
+        self.sends.push((now, Item { at, seq: 0, work }));
+    }
+}
+
+/// Node `i` handles one wakeup and drains what it produced into `out`.
+pub(crate) fn step(
+    i: u32,
+    slot: &mut Slot,
+    rng: &mut SimRng,
+    shared: &Shared<'_>,
+    item: Item,
+    out: &mut Outbox,
+) {
+    out.steps += 1;
+    let now = item.at;
+    out.last = out.last.max(now);
+    match item.work {
+        Work::Timer(_) => {
+            if slot.armed != Some(item.at) {
+                return; // stale: a newer, earlier entry was pushed
+            }
+            slot.armed = None;
+            let Some(node) = slot.node.as_mut() else {
+                return;
+            };
+            node.handle_timeout(now);
+        }
+        Work::Discover(_, starts) => {
+            if slot.starts != starts {
+                return; // a round of an instance that crashed
+            }
+            let Some(node) = slot.node.as_mut() else {
+                return;
+            };
+            node.handle_discovered(now, shared.discovery_seeds);
+        }
+        Work::Deliver { from, payload, .. } => {
+            let Some(node) = slot.node.as_mut() else {
+                // The receiver is down: the datagram is lost, and a
+                // host still up answers "port unreachable".
+                answer_unreachable(i, slot, shared, now, from, out);
+                return;
+            };
+            node.handle_datagram(now, addr_of(from), &payload);
+        }
+        Work::Unreachable { gone, .. } => {
+            let Some(node) = slot.node.as_mut() else {
+                return;
+            };
+            node.handle_unreachable(now, addr_of(gone));
+        }
+    }
+    drain(i, slot, rng, shared, now, out);
+}
+
+/// A datagram from `from` reached crashed node `to`: if `to`'s host is
+/// up, `from` hears "port unreachable" a link latency later (at most once
+/// a second per sender; nothing across a partition).
+fn answer_unreachable(
+    to: u32,
+    slot: &mut Slot,
+    shared: &Shared<'_>,
+    now: Time,
+    from: u32,
+    out: &mut Outbox,
+) {
+    let Some(answers) = slot.answers.as_mut() else {
+        return;
+    };
+    if answers
+        .get(&from)
+        .is_some_and(|at| now - *at < Duration::from_secs(1))
+    {
+        return;
+    }
+    answers.insert(from, now);
+    if shared.net.separated(to, from) {
+        return;
+    }
+    let at = now + shared.net.link_latency(to, from);
+    out.send(now, at, Work::Unreachable { to: from, gone: to });
+}
+
+/// Sends node `i`'s datagrams into the network (drawing from its stream
+/// `rng`), takes its events, asks for its seeds and re-arms its timer: all
+/// into `out`.
+fn drain(
+    i: u32,
+    slot: &mut Slot,
+    rng: &mut SimRng,
+    shared: &Shared<'_>,
+    now: Time,
+    out: &mut Outbox,
+) {
+    while let Some(t) = slot.node.as_mut().and_then(|n| n.poll_transmit()) {
+        let Some(to) = index_of(t.to, shared.n) else {
+            out.stats.sent += 1;
+            out.stats.unroutable += 1;
+            continue;
+        };
+        let slow = shared.slow[to as usize];
+        let deliver = |payload| Work::Deliver {
+            to,
+            from: i,
+            payload,
+        };
+        match shared.net.route_with(rng, &mut out.stats, now, i, to) {
+            Fate::Once(at) => out.send(now, at + slow, deliver(t.payload)),
+            Fate::Twice(a, b) => {
+                out.send(now, a + slow, deliver(t.payload.clone()));
+                out.send(now, b + slow, deliver(t.payload));
+            }
+            Fate::Partitioned | Fate::Lost => {}
+        }
+    }
+    while let Some(e) = slot.node.as_mut().and_then(|n| n.poll_event()) {
+        let renewed = matches!(e, Event::SelfRenewed(_));
+        out.notes.push((now, Note::Event(e)));
+        if let (true, Some(node)) = (renewed, slot.node.as_ref()) {
+            let members = node
+                .members()
+                .filter_map(|id| index_of(id.addr(), shared.n))
+                .collect();
+            out.notes.push((now, Note::Resync(members)));
+        }
+    }
+    let wants_seeds = slot.node.as_mut().is_some_and(|n| n.poll_discover());
+    if wants_seeds && !shared.discovery_seeds.is_empty() {
+        // Static discovery answers at once, as in the agent.
+        out.send(now, now, Work::Discover(i, slot.starts));
+    }
+    if let Some(g) = slot.node.as_ref().map(|n| n.identity().generation()) {
+        if g != slot.identity_generation {
+            slot.identity_generation = g;
+            out.notes.push((now, Note::Generation(g)));
+        }
+    }
+    if let Some(deadline) = slot.node.as_ref().and_then(|n| n.poll_timeout()) {
+        let at = deadline.max(now) + shared.slow[i as usize];
+        if slot.armed.is_none_or(|armed| at < armed) {
+            slot.armed = Some(at);
+            out.send(now, at, Work::Timer(i));
+        }
     }
 }

@@ -90,6 +90,7 @@ fn the_scenario_file_names_its_replicants_and_its_core_side_wins() {
         keep_log: false,
         stop_when_converged: false,
         tuning: Tuning::default(),
+        threads: 1,
     };
     let mut world = World::new(&spec.world_config()).unwrap();
     let played = play(&mut world, &spec, None);

@@ -16,6 +16,7 @@ fn spec(nodes: u32, seed: u64, scenario: Scenario, duration: Option<f64>) -> Run
         keep_log: false,
         stop_when_converged: false,
         tuning: Tuning::default(),
+        threads: 1,
     }
 }
 
@@ -41,6 +42,7 @@ fn custom(nodes: u32, seed: u64, plan: Plan) -> RunSpec {
         keep_log: false,
         stop_when_converged: false,
         tuning: Tuning::default(),
+        threads: 1,
     }
 }
 

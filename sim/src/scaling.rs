@@ -1,0 +1,128 @@
+//! Thread scaling: the same cases at `--threads 1` and `--threads 2`, side
+//! by side in one benchmark run, with the check that both gave the same
+//! event log.
+//!
+//! A run's nodes share a window of virtual time only as long as the
+//! network's shortest latency (see [`crate::parallel`]), so how much a
+//! second thread helps depends on how many wakeups fall into a window; a
+//! sweep's seeds are independent and scale with the cores.
+
+use serde_json::Value;
+
+use crate::bench::{case, Group, Measured};
+
+/// The prefix of every scaling case's name (the main table leaves them out).
+pub const PREFIX: &str = "threads-";
+
+/// The thread counts compared.
+pub const THREADS: [usize; 2] = [1, 2];
+
+/// Each compared case: its name, its arguments (without `--threads`), and
+/// the wall-time ratio `--threads 2` / `--threads 1` it should reach.
+const CASES: [(&str, &str, f64); 4] = [
+    (
+        "threads-storm-2000",
+        "run --nodes 2000 --scenario join --join-window 30 --duration 60 --json",
+        0.6,
+    ),
+    (
+        "threads-partition-heal-1000",
+        "run --nodes 1000 --scenario partition-heal --json",
+        1.05,
+    ),
+    (
+        "threads-sweep-200",
+        "sweep --seeds 200 --nodes 30 --json",
+        0.55,
+    ),
+    (
+        "threads-storm-3000",
+        "run --nodes 3000 --scenario join --join-window 30 --duration 60 --json",
+        0.6,
+    ),
+];
+
+/// The scaling groups: each case at every count of [`THREADS`], one after
+/// the other. `quick` leaves out the 3,000-node storm.
+pub fn groups(quick: bool) -> Vec<Group> {
+    CASES
+        .iter()
+        .filter(|(name, _, _)| !quick || *name != "threads-storm-3000")
+        .map(|(name, args, _)| Group {
+            cases: THREADS
+                .iter()
+                .map(|t| {
+                    let mut c = case(name, "rollcall-sim", args);
+                    c.args.extend(["--threads".to_owned(), t.to_string()]);
+                    c
+                })
+                .collect(),
+            rounds: 1,
+        })
+        .collect()
+}
+
+fn threads_of(m: &Measured) -> Option<usize> {
+    let i = m.case.args.iter().position(|a| a == "--threads")?;
+    m.case.args.get(i + 1)?.parse().ok()
+}
+
+/// The wall time of the whole process (a sweep's JSON lines are per seed).
+fn wall(m: &Measured) -> Option<f64> {
+    m.json.get("process_wall_s").and_then(Value::as_f64)
+}
+
+/// The Markdown table of the scaling cases found in `results` (empty if
+/// none ran).
+pub fn markdown(results: &[Measured]) -> String {
+    let mut rows = String::new();
+    for (name, _, target) in CASES {
+        let find = |t: usize| {
+            results
+                .iter()
+                .find(|m| m.case.name == name && threads_of(m) == Some(t))
+        };
+        let (Some(one), Some(two)) = (find(THREADS[0]), find(THREADS[1])) else {
+            continue;
+        };
+        let hash = |m: &Measured| {
+            m.json
+                .get("event_log_hash")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let same = match (hash(one), hash(two)) {
+            (Some(a), Some(b)) if a == b => format!("yes ({a})"),
+            (Some(_), Some(_)) => "**no**".to_owned(),
+            _ => "–".to_owned(),
+        };
+        let per_window = two
+            .json
+            .get("events_per_window")
+            .and_then(Value::as_f64)
+            .map_or("–".to_owned(), |x| format!("{x:.1}"));
+        let (ratio, met) = match (wall(one), wall(two)) {
+            (Some(a), Some(b)) if a > 0.0 => {
+                let r = b / a;
+                (format!("{r:.2}x"), if r <= target { "yes" } else { "no" })
+            }
+            _ => ("–".to_owned(), "–"),
+        };
+        rows.push_str(&format!(
+            "| {name} | {} | {} | {ratio} | ≤ {target:.2}x: {met} | {per_window} | {same} |\n",
+            wall(one).map_or("–".to_owned(), |w| format!("{w:.2}")),
+            wall(two).map_or("–".to_owned(), |w| format!("{w:.2}")),
+        ));
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "\nThreads (`--threads 1` against `--threads 2`, one after the other in this run; \
+         wall time of the whole process; a sweep's hash is its last seed's):\n\n\
+         | case | 1 thread wall s | 2 threads wall s | ratio | target | wakeups per window | same event log |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    s.push_str(&rows);
+    s
+}
