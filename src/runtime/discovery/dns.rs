@@ -18,7 +18,7 @@ use std::time::Duration;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::NetError;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{RData, Record};
 use hickory_resolver::TokioResolver;
 
 use crate::core::{NameError, NodeName, Peer};
@@ -135,13 +135,7 @@ impl Dns {
             record_type: if v6 { "AAAA" } else { "A" },
             error: Box::new(error),
         })?;
-        let ips = lookup.answers().iter().filter_map(|r| match &r.data {
-            RData::A(a) if !v6 => Some(IpAddr::V4(a.0)),
-            RData::AAAA(aaaa) if v6 => Some(IpAddr::V6(aaaa.0)),
-            _ => None,
-        });
-        ips.map(|ip| peer_at_ip(&self.me, ip, self.base_port))
-            .collect()
+        address_peers(&self.me, lookup.answers(), v6, self.base_port)
     }
 
     /// SRV: every target at its record's port, each target looked up.
@@ -156,18 +150,7 @@ impl Dns {
                 record_type: "SRV",
                 error: Box::new(error),
             })?;
-        let mut targets: Vec<(String, u16)> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::SRV(srv) => Some((srv_host(&srv.target.to_ascii()), srv.port)),
-                _ => None,
-            })
-            // "." means: no service here.
-            .filter(|(host, _)| !host.is_empty())
-            .collect();
-        targets.sort();
-        targets.dedup();
+        let targets = srv_targets(lookup.answers());
         let mut peers = Vec::with_capacity(targets.len());
         let mut first_error = None;
         for (host, port) in targets {
@@ -227,6 +210,44 @@ pub fn peer_at_ip(me: &NodeName, ip: IpAddr, base_port: u16) -> Result<Peer, Dis
         })?;
     let port = node.port(base_port).map_err(ResolveError::from)?;
     Ok(Peer::new(node, SocketAddr::new(ip, port)))
+}
+
+/// The peers an A (`v6` false) or AAAA (`v6` true) answer stands for: one
+/// per address record of that family, each at [`peer_at_ip`]; other
+/// records are ignored. An address that makes no node name is an error.
+pub fn address_peers(
+    me: &NodeName,
+    answers: &[Record],
+    v6: bool,
+    base_port: u16,
+) -> Result<Vec<Peer>, DiscoveryError> {
+    answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) if !v6 => Some(IpAddr::V4(a.0)),
+            RData::AAAA(aaaa) if v6 => Some(IpAddr::V6(aaaa.0)),
+            _ => None,
+        })
+        .map(|ip| peer_at_ip(me, ip, base_port))
+        .collect()
+}
+
+/// The targets of an SRV answer, as node-name hosts with their ports:
+/// sorted, without duplicates, without the "no service here" target
+/// (`.`); other records are ignored. Each host still has to make a node
+/// name (`NodeName::with_host`) and to resolve.
+pub fn srv_targets(answers: &[Record]) -> Vec<(String, u16)> {
+    let mut targets: Vec<(String, u16)> = answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::SRV(srv) => Some((srv_host(&srv.target.to_ascii()), srv.port)),
+            _ => None,
+        })
+        .filter(|(host, _)| !host.is_empty())
+        .collect();
+    targets.sort();
+    targets.dedup();
+    targets
 }
 
 /// An SRV target as a node name's host: lower case, no trailing dot.
