@@ -448,6 +448,22 @@ mod tests {
         assert_eq!(text, r#"{"command":"monitor","since_start":true}"#);
     }
 
+    #[test]
+    fn a_line_that_is_not_a_request_gets_the_bad_request_answer() {
+        assert_eq!(
+            parse_request(r#"{"command":"leave"}"#).unwrap(),
+            Request::Leave
+        );
+        for line in ["", "{", r#"{"command":"reboot"}"#, r#"{"command":"join"}"#] {
+            match parse_request(line) {
+                Err(Response::Error { message }) => {
+                    assert!(message.starts_with("bad request: "), "{message}")
+                }
+                other => panic!("{line:?} gave {other:?}"),
+            }
+        }
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_missing_socket_says_the_agent_is_not_running() {
         let dir = std::env::temp_dir().join(format!("rollcall-ctl-missing-{}", std::process::id()));

@@ -283,6 +283,51 @@ mod tests {
         assert!(e.to_string().contains("rc2@10.0.0.7"), "{e}");
     }
 
+    fn record(data: RData) -> Record {
+        let owner = hickory_resolver::proto::rr::Name::from_ascii("rc.example.").unwrap();
+        Record::from_rdata(owner, 60, data)
+    }
+
+    #[test]
+    fn an_address_answer_gives_one_peer_per_record_of_its_family() {
+        use hickory_resolver::proto::rr::rdata::{A, AAAA};
+        let answers = [
+            record(RData::A(A("10.0.0.1".parse().unwrap()))),
+            record(RData::AAAA(AAAA("fd00::1".parse().unwrap()))),
+        ];
+        let v4 = address_peers(&me(), &answers, false, 4370).unwrap();
+        assert_eq!(v4.len(), 1);
+        assert_eq!(v4[0].name.as_str(), "rc2@10.0.0.1");
+        let v6 = address_peers(&me(), &answers, true, 4370).unwrap();
+        assert_eq!(v6[0].addr, "[fd00::1]:4372".parse().unwrap());
+    }
+
+    #[test]
+    fn srv_targets_are_sorted_once_each_without_the_empty_target() {
+        use hickory_resolver::proto::rr::{rdata::SRV, Name};
+        let srv = |port, target| {
+            record(RData::SRV(SRV::new(
+                0,
+                0,
+                port,
+                Name::from_ascii(target).unwrap(),
+            )))
+        };
+        let answers = [
+            srv(4371, "B.example."),
+            srv(4370, "a.example."),
+            srv(4371, "b.example."),
+            srv(1, "."),
+        ];
+        assert_eq!(
+            srv_targets(&answers),
+            [
+                ("a.example".to_owned(), 4370),
+                ("b.example".to_owned(), 4371)
+            ]
+        );
+    }
+
     #[test]
     fn an_srv_target_loses_its_trailing_dot_and_case() {
         assert_eq!(srv_host("Node1.Cluster.Local."), "node1.cluster.local");

@@ -418,6 +418,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ready_addresses_of_slices_and_endpoints_become_sorted_peers() {
+        let slice: EndpointSlice = serde_json::from_str(
+            r#"{"metadata":{},"addressType":"IPv4","endpoints":[
+                {"addresses":["10.0.0.2"],"targetRef":{"kind":"Pod","name":"rollcall-1"}},
+                {"addresses":["10.0.0.3"],"conditions":{"ready":false}},
+                {"addresses":["not an ip"],"hostname":"x"}]}"#,
+        )
+        .unwrap();
+        let from_slice = slice_addrs(&[slice]);
+        assert_eq!(from_slice, [addr("10.0.0.2", Some("rollcall-1"))]);
+        let endpoints: Endpoints = serde_json::from_str(
+            r#"{"metadata":{},"subsets":[{"addresses":[
+                {"ip":"10.0.0.2","hostname":"rollcall-1"},{"ip":"10.0.0.1"}],
+                "notReadyAddresses":[{"ip":"10.0.0.3"}]}]}"#,
+        )
+        .unwrap();
+        let addrs = endpoints_addrs(endpoints);
+        assert_eq!(addrs.len(), 2);
+        let me: NodeName = "rc@self.example".parse().unwrap();
+        let peers = endpoint_peers(&config(K8sAddressType::Ip), &me, 4370, &addrs).unwrap();
+        let names: Vec<_> = peers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["rc@10.0.0.1", "rc@10.0.0.2"]);
+        let by_host = endpoint_peers(&config(K8sAddressType::Hostname), &me, 4370, &addrs);
+        assert_eq!(
+            by_host.unwrap().len(),
+            1,
+            "the endpoint without a hostname is skipped"
+        );
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_bad_apiserver_url_is_an_error_not_a_panic() {
         let mut c = config(K8sAddressType::Ip);
