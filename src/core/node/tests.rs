@@ -749,6 +749,40 @@ mod roles {
     }
 
     #[test]
+    fn a_down_update_under_another_role_leaves_the_core_count_right() {
+        // c holds b (core) and r (replicant) active, and has counted its
+        // side's core nodes.
+        let mut c = with_role(3, Role::Core);
+        let b = with_role(2, Role::Core);
+        let r = with_role(1, Role::Replicant);
+        c.restore_members(Time::ZERO, [b.identity().clone(), r.identity().clone()]);
+        assert_eq!(c.side().cores, 2);
+        // b says r is down, naming r's very identity but as a core node.
+        let header = foca::Header {
+            src: b.identity().clone(),
+            src_incarnation: 0,
+            dst: c.identity().clone(),
+            message: foca::Message::Gossip,
+        };
+        let down = foca::Member::new(
+            r.identity().clone().with_role(Role::Core),
+            1,
+            foca::State::Down,
+        );
+        let mut body = Vec::new();
+        foca::Codec::encode_header(&mut foca::PostcardCodec, &header, &mut body).unwrap();
+        body.extend_from_slice(&1u16.to_be_bytes());
+        foca::Codec::encode_member(&mut foca::PostcardCodec, &down, &mut body).unwrap();
+        let config = Config::lan(3);
+        let envelope = Envelope::new(config.cookie.as_bytes(), &config.cluster_name);
+        let datagram = envelope.seal(Kind::Gossip, &body, &mut SeedRng::seed_from_u64(1));
+        c.handle_datagram(Time::ZERO, b.identity().addr(), &datagram);
+        assert_eq!(c.num_members(), 1, "r is down");
+        // The replicant went down: c and b remain, both core nodes.
+        assert_eq!((c.side().size, c.side().cores), (2, 2));
+    }
+
+    #[test]
     fn an_explicit_join_on_a_replicant_is_refused_and_sends_nothing() {
         let mut r = with_role(1, Role::Replicant);
         let b = with_role(2, Role::Core);
