@@ -225,7 +225,7 @@ async fn connection(stream: UnixStream, handle: AgentHandle) {
         if line.trim().is_empty() {
             continue;
         }
-        let response = match serde_json::from_str::<Request>(&line) {
+        let response = match parse_request(&line) {
             Ok(Request::Monitor { since_start }) => match handle.monitor(since_start).await {
                 // The rest of the connection is the event stream.
                 Ok(stream) => {
@@ -237,9 +237,7 @@ async fn connection(stream: UnixStream, handle: AgentHandle) {
                 },
             },
             Ok(request) => answer(&handle, request).await,
-            Err(e) => Response::Error {
-                message: format!("bad request: {e}"),
-            },
+            Err(refusal) => refusal,
         };
         let mut out = serde_json::to_vec(&response).unwrap_or_default();
         out.push(b'\n');
@@ -247,6 +245,15 @@ async fn connection(stream: UnixStream, handle: AgentHandle) {
             break;
         }
     }
+}
+
+/// Reads one request line as the agent does: one JSON object, tagged by
+/// `command`. A line that is not a request gives the error the agent
+/// answers with (`bad request: ...`); nothing else is done with it.
+pub fn parse_request(line: &str) -> Result<Request, Response> {
+    serde_json::from_str::<Request>(line).map_err(|e| Response::Error {
+        message: format!("bad request: {e}"),
+    })
 }
 
 /// Carries out one request.
@@ -439,6 +446,22 @@ mod tests {
         assert_eq!(monitor, Request::Monitor { since_start: false });
         let text = serde_json::to_string(&Request::Monitor { since_start: true }).unwrap();
         assert_eq!(text, r#"{"command":"monitor","since_start":true}"#);
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_request_gets_the_bad_request_answer() {
+        assert_eq!(
+            parse_request(r#"{"command":"leave"}"#).unwrap(),
+            Request::Leave
+        );
+        for line in ["", "{", r#"{"command":"reboot"}"#, r#"{"command":"join"}"#] {
+            match parse_request(line) {
+                Err(Response::Error { message }) => {
+                    assert!(message.starts_with("bad request: "), "{message}")
+                }
+                other => panic!("{line:?} gave {other:?}"),
+            }
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]

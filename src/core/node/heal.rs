@@ -240,13 +240,18 @@ impl Node {
 
     /// Keeps the core count current: a member came up or went down (foca
     /// reports either only for a member that was, or becomes, active).
+    ///
+    /// A member that comes up is held under the identity reported, role
+    /// included. One that goes down is reported under the identity of the
+    /// update that took it down, which may carry another role than the
+    /// record held (a role takes no part in identity equality, so foca
+    /// keeps the record and only changes its state): the count is read
+    /// again at the next summary instead.
     pub(super) fn track_cores(&mut self, id: &NodeId, up: bool) {
-        if let (Some(cores), true) = (self.heal.cores.as_mut(), id.role().is_core()) {
-            *cores = if up {
-                cores.saturating_add(1)
-            } else {
-                cores.saturating_sub(1)
-            };
+        if !up {
+            self.heal.cores = None;
+        } else if let (Some(cores), true) = (self.heal.cores.as_mut(), id.role().is_core()) {
+            *cores = cores.saturating_add(1);
         }
     }
 

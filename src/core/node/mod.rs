@@ -622,13 +622,14 @@ impl Node {
             match note {
                 OwnedNotification::MemberUp(id) => {
                     // foca's active set, buried or not: a burial's `Down`
-                    // follows.
+                    // follows, unless the record was renamed to a newer
+                    // identity in the same packet (a `Rename` follows).
                     self.track_cores(&id, true);
+                    self.track_lowest(id.name(), true);
                     if self.tombstones.covers(&id) {
                         self.bury(&id);
                     } else {
                         self.came_back(&id);
-                        self.track_lowest(id.name(), true);
                         if let Some(event) = self.up_event(id) {
                             self.io.events.push_back(event);
                         }

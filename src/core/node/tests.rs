@@ -749,6 +749,84 @@ mod roles {
     }
 
     #[test]
+    fn a_down_update_under_another_role_leaves_the_core_count_right() {
+        // c holds b (core) and r (replicant) active, and has counted its
+        // side's core nodes.
+        let mut c = with_role(3, Role::Core);
+        let b = with_role(2, Role::Core);
+        let r = with_role(1, Role::Replicant);
+        c.restore_members(Time::ZERO, [b.identity().clone(), r.identity().clone()]);
+        assert_eq!(c.side().cores, 2);
+        // b says r is down, naming r's very identity but as a core node.
+        let header = foca::Header {
+            src: b.identity().clone(),
+            src_incarnation: 0,
+            dst: c.identity().clone(),
+            message: foca::Message::Gossip,
+        };
+        let down = foca::Member::new(
+            r.identity().clone().with_role(Role::Core),
+            1,
+            foca::State::Down,
+        );
+        let mut body = Vec::new();
+        foca::Codec::encode_header(&mut foca::PostcardCodec, &header, &mut body).unwrap();
+        body.extend_from_slice(&1u16.to_be_bytes());
+        foca::Codec::encode_member(&mut foca::PostcardCodec, &down, &mut body).unwrap();
+        let config = Config::lan(3);
+        let envelope = Envelope::new(config.cookie.as_bytes(), &config.cluster_name);
+        let datagram = envelope.seal(Kind::Gossip, &body, &mut SeedRng::seed_from_u64(1));
+        c.handle_datagram(Time::ZERO, b.identity().addr(), &datagram);
+        assert_eq!(c.num_members(), 1, "r is down");
+        // The replicant went down: c and b remain, both core nodes.
+        assert_eq!((c.side().size, c.side().cores), (2, 2));
+    }
+
+    #[test]
+    fn a_buried_record_renamed_in_the_same_packet_keeps_the_lowest_name_right() {
+        let mut c = with_role(3, Role::Core);
+        let b = with_role(1, Role::Core);
+        c.restore_members(Time::ZERO, [b.identity().clone()]);
+        assert_eq!(c.side().lowest.as_str(), "rc1@127.0.0.1");
+        let config = Config::lan(3);
+        let envelope = Envelope::new(config.cookie.as_bytes(), &config.cluster_name);
+        let mut rng = SeedRng::seed_from_u64(1);
+        // b tells c that ghost left at generation 1.
+        let ghost = |generation| {
+            let name: NodeName = "ghost@127.0.0.9".parse().unwrap();
+            NodeId::new(name, SocketAddr::from(([127, 0, 0, 9], 4370)), generation)
+        };
+        let notice = crate::core::sync::SyncMsg::Notice {
+            from: b.identity().clone(),
+            tombstone: crate::core::tombstone::Tombstone::of(&ghost(1), Departure::Left),
+        };
+        let body = postcard::to_allocvec(&notice).unwrap();
+        let datagram = envelope.seal(Kind::Sync, &body, &mut rng);
+        c.handle_datagram(Time::ZERO, b.identity().addr(), &datagram);
+        assert_eq!(c.departure(ghost(1).name()), Some(Departure::Left));
+        // Then one packet names ghost at generation 1 (buried) and at 3
+        // (back under a new generation): foca renames the first record to
+        // the second before c buries the first.
+        let header = foca::Header {
+            src: b.identity().clone(),
+            src_incarnation: 0,
+            dst: c.identity().clone(),
+            message: foca::Message::Gossip,
+        };
+        let mut body = Vec::new();
+        foca::Codec::encode_header(&mut foca::PostcardCodec, &header, &mut body).unwrap();
+        body.extend_from_slice(&2u16.to_be_bytes());
+        for generation in [1, 3] {
+            let up = foca::Member::alive(ghost(generation));
+            foca::Codec::encode_member(&mut foca::PostcardCodec, &up, &mut body).unwrap();
+        }
+        let datagram = envelope.seal(Kind::Gossip, &body, &mut rng);
+        c.handle_datagram(Time::ZERO, b.identity().addr(), &datagram);
+        assert!(c.members().any(|m| m == &ghost(3)), "ghost runs again");
+        assert_eq!(c.side().lowest.as_str(), "ghost@127.0.0.9");
+    }
+
+    #[test]
     fn an_explicit_join_on_a_replicant_is_refused_and_sends_nothing() {
         let mut r = with_role(1, Role::Replicant);
         let b = with_role(2, Role::Core);

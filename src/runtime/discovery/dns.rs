@@ -18,7 +18,7 @@ use std::time::Duration;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::NetError;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{RData, Record};
 use hickory_resolver::TokioResolver;
 
 use crate::core::{NameError, NodeName, Peer};
@@ -135,13 +135,7 @@ impl Dns {
             record_type: if v6 { "AAAA" } else { "A" },
             error: Box::new(error),
         })?;
-        let ips = lookup.answers().iter().filter_map(|r| match &r.data {
-            RData::A(a) if !v6 => Some(IpAddr::V4(a.0)),
-            RData::AAAA(aaaa) if v6 => Some(IpAddr::V6(aaaa.0)),
-            _ => None,
-        });
-        ips.map(|ip| peer_at_ip(&self.me, ip, self.base_port))
-            .collect()
+        address_peers(&self.me, lookup.answers(), v6, self.base_port)
     }
 
     /// SRV: every target at its record's port, each target looked up.
@@ -156,18 +150,7 @@ impl Dns {
                 record_type: "SRV",
                 error: Box::new(error),
             })?;
-        let mut targets: Vec<(String, u16)> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::SRV(srv) => Some((srv_host(&srv.target.to_ascii()), srv.port)),
-                _ => None,
-            })
-            // "." means: no service here.
-            .filter(|(host, _)| !host.is_empty())
-            .collect();
-        targets.sort();
-        targets.dedup();
+        let targets = srv_targets(lookup.answers());
         let mut peers = Vec::with_capacity(targets.len());
         let mut first_error = None;
         for (host, port) in targets {
@@ -229,6 +212,44 @@ pub fn peer_at_ip(me: &NodeName, ip: IpAddr, base_port: u16) -> Result<Peer, Dis
     Ok(Peer::new(node, SocketAddr::new(ip, port)))
 }
 
+/// The peers an A (`v6` false) or AAAA (`v6` true) answer stands for: one
+/// per address record of that family, each at [`peer_at_ip`]; other
+/// records are ignored. An address that makes no node name is an error.
+pub fn address_peers(
+    me: &NodeName,
+    answers: &[Record],
+    v6: bool,
+    base_port: u16,
+) -> Result<Vec<Peer>, DiscoveryError> {
+    answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) if !v6 => Some(IpAddr::V4(a.0)),
+            RData::AAAA(aaaa) if v6 => Some(IpAddr::V6(aaaa.0)),
+            _ => None,
+        })
+        .map(|ip| peer_at_ip(me, ip, base_port))
+        .collect()
+}
+
+/// The targets of an SRV answer, as node-name hosts with their ports:
+/// sorted, without duplicates, without the "no service here" target
+/// (`.`); other records are ignored. Each host still has to make a node
+/// name (`NodeName::with_host`) and to resolve.
+pub fn srv_targets(answers: &[Record]) -> Vec<(String, u16)> {
+    let mut targets: Vec<(String, u16)> = answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::SRV(srv) => Some((srv_host(&srv.target.to_ascii()), srv.port)),
+            _ => None,
+        })
+        .filter(|(host, _)| !host.is_empty())
+        .collect();
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
 /// An SRV target as a node name's host: lower case, no trailing dot.
 fn srv_host(target: &str) -> String {
     target.trim_end_matches('.').to_ascii_lowercase()
@@ -260,6 +281,51 @@ mod tests {
     fn a_port_beyond_65535_is_a_discovery_error_not_a_panic() {
         let e = peer_at_ip(&me(), "10.0.0.7".parse().unwrap(), 65535).unwrap_err();
         assert!(e.to_string().contains("rc2@10.0.0.7"), "{e}");
+    }
+
+    fn record(data: RData) -> Record {
+        let owner = hickory_resolver::proto::rr::Name::from_ascii("rc.example.").unwrap();
+        Record::from_rdata(owner, 60, data)
+    }
+
+    #[test]
+    fn an_address_answer_gives_one_peer_per_record_of_its_family() {
+        use hickory_resolver::proto::rr::rdata::{A, AAAA};
+        let answers = [
+            record(RData::A(A("10.0.0.1".parse().unwrap()))),
+            record(RData::AAAA(AAAA("fd00::1".parse().unwrap()))),
+        ];
+        let v4 = address_peers(&me(), &answers, false, 4370).unwrap();
+        assert_eq!(v4.len(), 1);
+        assert_eq!(v4[0].name.as_str(), "rc2@10.0.0.1");
+        let v6 = address_peers(&me(), &answers, true, 4370).unwrap();
+        assert_eq!(v6[0].addr, "[fd00::1]:4372".parse().unwrap());
+    }
+
+    #[test]
+    fn srv_targets_are_sorted_once_each_without_the_empty_target() {
+        use hickory_resolver::proto::rr::{rdata::SRV, Name};
+        let srv = |port, target| {
+            record(RData::SRV(SRV::new(
+                0,
+                0,
+                port,
+                Name::from_ascii(target).unwrap(),
+            )))
+        };
+        let answers = [
+            srv(4371, "B.example."),
+            srv(4370, "a.example."),
+            srv(4371, "b.example."),
+            srv(1, "."),
+        ];
+        assert_eq!(
+            srv_targets(&answers),
+            [
+                ("a.example".to_owned(), 4370),
+                ("b.example".to_owned(), 4371)
+            ]
+        );
     }
 
     #[test]

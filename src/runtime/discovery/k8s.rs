@@ -177,29 +177,7 @@ impl K8s {
             }
             Err(e) => return Err(self.classify(WHAT, "endpointslices", e)),
         };
-        let mut found = Vec::new();
-        for slice in list.items {
-            if slice.address_type == "FQDN" {
-                continue;
-            }
-            for endpoint in slice.endpoints {
-                let ready = endpoint.conditions.as_ref().and_then(|c| c.ready);
-                if ready == Some(false) {
-                    continue;
-                }
-                let hostname = endpoint
-                    .hostname
-                    .clone()
-                    .or_else(|| pod_name(&endpoint.target_ref));
-                found.extend(endpoint.addresses.iter().filter_map(|a| {
-                    Some(EndpointAddr {
-                        ip: a.parse().ok()?,
-                        hostname: hostname.clone(),
-                    })
-                }));
-            }
-        }
-        Ok(Some(found))
+        Ok(Some(slice_addrs(&list.items)))
     }
 
     /// The ready addresses of the Service's Endpoints.
@@ -210,19 +188,7 @@ impl K8s {
             Ok(e) => e,
             Err(e) => return Err(self.classify(WHAT, "endpoints", e)),
         };
-        let addresses = endpoints
-            .subsets
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|s| s.addresses.unwrap_or_default());
-        Ok(addresses
-            .filter_map(|a| {
-                Some(EndpointAddr {
-                    ip: a.ip.parse().ok()?,
-                    hostname: a.hostname.or_else(|| pod_name(&a.target_ref)),
-                })
-            })
-            .collect())
+        Ok(endpoints_addrs(endpoints))
     }
 
     fn classify(&self, what: &'static str, resource: &'static str, e: TimedError) -> K8sError {
@@ -267,26 +233,87 @@ impl Discovery for K8s {
                 }
             }
         };
-        let mut peers = Vec::with_capacity(addrs.len());
-        for addr in &addrs {
-            let Some(host) = node_host(&self.config, addr) else {
-                tracing::warn!("k8s: endpoint {} has no hostname; skipped", addr.ip);
-                continue;
-            };
-            let name = match self.me.with_host(&host) {
-                Ok(name) => name,
-                Err(e) => {
-                    tracing::warn!("k8s: endpoint {} skipped: {e}", addr.ip);
-                    continue;
-                }
-            };
-            let port = name.port(self.base_port).map_err(ResolveError::from)?;
-            peers.push(Peer::new(name, SocketAddr::new(addr.ip, port)));
-        }
-        peers.sort_by(|a, b| a.name.cmp(&b.name));
-        peers.dedup();
-        Ok(peers)
+        endpoint_peers(&self.config, &self.me, self.base_port, &addrs)
     }
+}
+
+/// The ready addresses of some EndpointSlices, with each endpoint's
+/// hostname (or its pod's name): FQDN slices, endpoints not ready and
+/// addresses that are not IPs are left out.
+pub fn slice_addrs(slices: &[EndpointSlice]) -> Vec<EndpointAddr> {
+    let mut found = Vec::new();
+    for slice in slices {
+        if slice.address_type == "FQDN" {
+            continue;
+        }
+        for endpoint in &slice.endpoints {
+            let ready = endpoint.conditions.as_ref().and_then(|c| c.ready);
+            if ready == Some(false) {
+                continue;
+            }
+            let hostname = endpoint
+                .hostname
+                .clone()
+                .or_else(|| pod_name(&endpoint.target_ref));
+            found.extend(endpoint.addresses.iter().filter_map(|a| {
+                Some(EndpointAddr {
+                    ip: a.parse().ok()?,
+                    hostname: hostname.clone(),
+                })
+            }));
+        }
+    }
+    found
+}
+
+/// The ready addresses of an Endpoints object (its subsets' `addresses`,
+/// not `notReadyAddresses`), with each one's hostname (or its pod's
+/// name); addresses that are not IPs are left out.
+pub fn endpoints_addrs(endpoints: Endpoints) -> Vec<EndpointAddr> {
+    endpoints
+        .subsets
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|s| s.addresses.unwrap_or_default())
+        .filter_map(|a| {
+            Some(EndpointAddr {
+                ip: a.ip.parse().ok()?,
+                hostname: a.hostname.or_else(|| pod_name(&a.target_ref)),
+            })
+        })
+        .collect()
+}
+
+/// The peers `addrs` stand for: each named by [`node_host`] under `me`'s
+/// name part, at the port convention from `base_port`, sorted by name,
+/// without duplicates. An endpoint with no hostname (when the address
+/// type needs one) or whose host makes no node name is skipped with a
+/// warning; a name whose port is out of range is an error.
+pub fn endpoint_peers(
+    config: &K8sConfig,
+    me: &NodeName,
+    base_port: u16,
+    addrs: &[EndpointAddr],
+) -> Result<Vec<Peer>, DiscoveryError> {
+    let mut peers = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let Some(host) = node_host(config, addr) else {
+            tracing::warn!("k8s: endpoint {} has no hostname; skipped", addr.ip);
+            continue;
+        };
+        let name = match me.with_host(&host) {
+            Ok(name) => name,
+            Err(e) => {
+                tracing::warn!("k8s: endpoint {} skipped: {e}", addr.ip);
+                continue;
+            }
+        };
+        let port = name.port(base_port).map_err(ResolveError::from)?;
+        peers.push(Peer::new(name, SocketAddr::new(addr.ip, port)));
+    }
+    peers.sort_by(|a, b| a.name.cmp(&b.name));
+    peers.dedup();
+    Ok(peers)
 }
 
 /// The host part of an endpoint's node name, by `config.address_type`;
@@ -389,6 +416,37 @@ mod tests {
             let name = me.with_host(&host).unwrap();
             assert_eq!(name.name_part(), "rc");
         }
+    }
+
+    #[test]
+    fn ready_addresses_of_slices_and_endpoints_become_sorted_peers() {
+        let slice: EndpointSlice = serde_json::from_str(
+            r#"{"metadata":{},"addressType":"IPv4","endpoints":[
+                {"addresses":["10.0.0.2"],"targetRef":{"kind":"Pod","name":"rollcall-1"}},
+                {"addresses":["10.0.0.3"],"conditions":{"ready":false}},
+                {"addresses":["not an ip"],"hostname":"x"}]}"#,
+        )
+        .unwrap();
+        let from_slice = slice_addrs(&[slice]);
+        assert_eq!(from_slice, [addr("10.0.0.2", Some("rollcall-1"))]);
+        let endpoints: Endpoints = serde_json::from_str(
+            r#"{"metadata":{},"subsets":[{"addresses":[
+                {"ip":"10.0.0.2","hostname":"rollcall-1"},{"ip":"10.0.0.1"}],
+                "notReadyAddresses":[{"ip":"10.0.0.3"}]}]}"#,
+        )
+        .unwrap();
+        let addrs = endpoints_addrs(endpoints);
+        assert_eq!(addrs.len(), 2);
+        let me: NodeName = "rc@self.example".parse().unwrap();
+        let peers = endpoint_peers(&config(K8sAddressType::Ip), &me, 4370, &addrs).unwrap();
+        let names: Vec<_> = peers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["rc@10.0.0.1", "rc@10.0.0.2"]);
+        let by_host = endpoint_peers(&config(K8sAddressType::Hostname), &me, 4370, &addrs);
+        assert_eq!(
+            by_host.unwrap().len(),
+            1,
+            "the endpoint without a hostname is skipped"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
