@@ -28,6 +28,12 @@ use crate::core::{Command, Event, Node, NodeName, Unreachable};
 /// How long the owner task waits for discovery to unregister when stopping.
 const UNREGISTER_WAIT: Duration = Duration::from_secs(2);
 
+/// Datagrams the owner task handles in a row before it yields to the other
+/// tasks of the runtime (the control socket, discovery, the metrics
+/// endpoint). Under a flood the socket is never empty: without the yield,
+/// a `status` request waited seconds for an answer.
+const DATAGRAMS_PER_TURN: u32 = 64;
+
 /// The owner task's state.
 pub(crate) struct Driver<T: Transport> {
     pub(crate) node: Node,
@@ -68,10 +74,15 @@ impl<T: Transport> Driver<T> {
         let mut done = None;
         // A new node wants seeds before its first input.
         self.request_discovery();
+        let mut in_a_row = 0u32;
         loop {
             let deadline = self.node.poll_timeout();
             let wake = deadline.map(|t| self.clock.instant(t));
+            // Inputs first, then timers, then datagrams: a flood of
+            // datagrams delays neither a command nor a probe that is due.
+            let mut datagram = false;
             tokio::select! {
+                biased;
                 input = self.inputs.recv() => match input {
                     Some(Input::Shutdown { leave, done: d }) => {
                         if leave && !self.node.has_left() {
@@ -87,8 +98,13 @@ impl<T: Transport> Driver<T> {
                     Some(input) => self.handle(input),
                     None => break,
                 },
+                () = sleep_until(wake), if wake.is_some() => {
+                    let now = self.clock.at_least(deadline.unwrap_or_default());
+                    self.node.handle_timeout(now);
+                }
                 received = self.transport.recv(&mut buf) => {
                     let now = self.clock.now();
+                    datagram = true;
                     match received {
                         Received::Datagram { len, from } => {
                             self.node.handle_datagram(now, from, &buf[..len]);
@@ -105,14 +121,15 @@ impl<T: Transport> Driver<T> {
                         }
                     }
                 }
-                () = sleep_until(wake), if wake.is_some() => {
-                    let now = self.clock.at_least(deadline.unwrap_or_default());
-                    self.node.handle_timeout(now);
-                }
             }
             self.drain().await;
             if done.is_some() {
                 break;
+            }
+            in_a_row = if datagram { in_a_row + 1 } else { 0 };
+            if in_a_row >= DATAGRAMS_PER_TURN {
+                in_a_row = 0;
+                tokio::task::yield_now().await;
             }
         }
         let Driver {
