@@ -116,7 +116,19 @@ impl Transport for UdpTransport {
     }
 
     async fn send(&mut self, to: SocketAddr, payload: &[u8]) {
-        match self.socket.send_to(payload, to).await {
+        // With the error queue on, an ICMP error about an earlier datagram
+        // (port unreachable from a crashed member) is also left pending on
+        // the socket, and the kernel fails the next send with it, whatever
+        // its destination, without sending. That send clears it: the queue
+        // is read (the report is evidence for the node) and the datagram
+        // tried once more; only a second failure is this datagram's own.
+        let mut result = self.socket.send_to(payload, to).await;
+        if let Err(e) = &result {
+            tracing::trace!(%to, error = %e, "send failed; trying once more");
+            self.read_errors();
+            result = self.socket.send_to(payload, to).await;
+        }
+        match result {
             Ok(_) => self.stats.sent += 1,
             Err(e) => {
                 self.stats.send_errors += 1;
@@ -138,6 +150,32 @@ mod tests {
     async fn pair() -> (UdpTransport, UdpTransport) {
         let bind = || UdpTransport::bind("127.0.0.1:0".parse().unwrap());
         (bind().await.unwrap(), bind().await.unwrap())
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_datagram_sent_right_after_one_to_a_closed_port_still_goes_out() {
+        let (mut a, mut b) = pair().await;
+        // A port nobody listens on: the kernel answers port unreachable.
+        let closed = {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.local_addr().unwrap()
+        };
+        let to = a.local_addr();
+        let mut buf = vec![0; 64];
+        for round in 0..3u8 {
+            b.send(closed, &[0; 10]).await;
+            // Loopback delivers the ICMP error before the send returns;
+            // wait a little all the same so that it is surely pending.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            b.send(to, &[round; 10]).await;
+            let got = tokio::time::timeout(std::time::Duration::from_secs(5), a.recv(&mut buf))
+                .await
+                .expect("the datagram after the unreachable one arrives");
+            assert!(matches!(got, Received::Datagram { len: 10, .. }), "{got:?}");
+            assert_eq!(buf[0], round);
+        }
+        assert_eq!(b.stats().send_errors, 0);
+        assert_eq!(b.stats().sent, 6);
     }
 
     #[tokio::test(flavor = "current_thread")]
