@@ -31,6 +31,7 @@ pub mod identity;
 pub mod membership;
 pub mod name;
 pub mod node;
+pub mod replay;
 pub mod rng;
 pub mod role;
 pub mod sync;

@@ -99,6 +99,11 @@ pub enum DropReason {
     /// partition, takes the winner's view (the merge barrier).
     #[error("datagram held back while merging into the winning side")]
     Merging,
+    /// The seal opened but its number was taken before, or is too old: a
+    /// replay, or a copy the network duplicated (see
+    /// [`crate::core::replay`]).
+    #[error("datagram seen before (replayed or duplicated)")]
+    Replayed,
 }
 
 /// Datagrams dropped, by reason. Every drop is counted exactly once.
@@ -127,6 +132,8 @@ pub struct DropCounts {
     pub sync_rejected: u64,
     /// See [`DropReason::Merging`].
     pub merging: u64,
+    /// See [`DropReason::Replayed`].
+    pub replayed: u64,
 }
 
 impl DropCounts {
@@ -144,6 +151,7 @@ impl DropCounts {
             DropReason::AfterLeave => &mut self.after_leave,
             DropReason::SyncRejected => &mut self.sync_rejected,
             DropReason::Merging => &mut self.merging,
+            DropReason::Replayed => &mut self.replayed,
         };
         *slot += 1;
     }
@@ -161,6 +169,7 @@ impl DropCounts {
             + self.after_leave
             + self.sync_rejected
             + self.merging
+            + self.replayed
     }
 }
 
@@ -210,11 +219,18 @@ impl Envelope {
     pub fn seal_into(&self, kind: Kind, body: &[u8], rng: &mut impl Rng, out: &mut Vec<u8>) {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
+        self.seal_with(kind, body, &nonce, out);
+    }
+
+    /// Seals `body` as `kind` into `out` (cleared first) under `nonce`,
+    /// which must never have sealed anything under this cookie before (a
+    /// node's nonces are numbered: see [`crate::core::replay`]).
+    pub fn seal_with(&self, kind: Kind, body: &[u8], nonce: &[u8; NONCE_LEN], out: &mut Vec<u8>) {
         out.clear();
         out.reserve(OVERHEAD + body.len());
         out.push(WIRE_VERSION);
         out.extend_from_slice(&self.tag);
-        out.extend_from_slice(&nonce);
+        out.extend_from_slice(nonce);
         out.push(kind as u8);
         out.extend_from_slice(body);
         let (aad, sealed) = out.split_at_mut(HEADER_LEN);
@@ -234,6 +250,11 @@ impl Envelope {
         let mut out = Vec::new();
         self.seal_into(kind, body, rng, &mut out);
         out
+    }
+
+    /// The nonce of a datagram at least [`HEADER_LEN`] long.
+    pub fn nonce_of(datagram: &[u8]) -> Option<&[u8]> {
+        datagram.get(1 + TAG_LEN..HEADER_LEN)
     }
 
     /// Opens a datagram into `scratch` and returns its kind and body (a slice

@@ -81,7 +81,7 @@ impl AgentStats {
     /// Datagrams received and dropped, by reason, as the metrics and
     /// `ctl stats` name them: the node's reasons, and the transport's
     /// (`too_large` adds the two places a datagram is found too large).
-    pub fn dropped(&self) -> [(&'static str, u64); 12] {
+    pub fn dropped(&self) -> [(&'static str, u64); 13] {
         let (d, t) = (&self.node.dropped, &self.transport);
         [
             ("too_short", d.too_short),
@@ -95,6 +95,7 @@ impl AgentStats {
             ("after_leave", d.after_leave),
             ("sync_rejected", d.sync_rejected),
             ("merging", d.merging),
+            ("replayed", d.replayed),
             ("unreadable", t.unreadable),
         ]
     }

@@ -14,11 +14,12 @@ use crate::core::dynamic_suspicion::expected_confirmations;
 use crate::core::health::Health;
 use crate::core::identity::NodeId;
 use crate::core::name::NameKey;
+use crate::core::replay::Sequence;
 use crate::core::rng::SeedRng;
 use crate::core::role::Role;
 use crate::core::time::Time;
 use crate::core::timers::TimerQueue;
-use crate::core::wire::{Envelope, Kind};
+use crate::core::wire::{Envelope, Kind, NONCE_LEN};
 
 /// What a deadline in the timer queue is for.
 #[derive(Debug)]
@@ -43,6 +44,8 @@ pub(super) struct Io {
     pub timers: TimerQueue<Wake>,
     pub envelope: Envelope,
     nonce_rng: SeedRng,
+    /// Numbers every sealed datagram (replay protection).
+    sequence: Sequence,
     pub transmits: VecDeque<Transmit>,
     /// foca's notifications, turned into events by `Node::settle`.
     pub notes: VecDeque<OwnedNotification<NodeId>>,
@@ -90,6 +93,7 @@ impl Io {
             timers: TimerQueue::default(),
             envelope,
             nonce_rng,
+            sequence: Sequence::default(),
             transmits: VecDeque::new(),
             notes: VecDeque::new(),
             events: VecDeque::new(),
@@ -151,7 +155,11 @@ impl Io {
 
     /// Seals `body` as `kind` and queues it for `to`.
     pub fn send(&mut self, kind: Kind, to: SocketAddr, body: &[u8]) {
-        let payload = self.envelope.seal(kind, body, &mut self.nonce_rng);
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::Rng::fill_bytes(&mut self.nonce_rng, &mut nonce);
+        self.sequence.stamp(&mut nonce);
+        let mut payload = Vec::new();
+        self.envelope.seal_with(kind, body, &nonce, &mut payload);
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += payload.len() as u64;
         if kind == Kind::Sync {

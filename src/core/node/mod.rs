@@ -33,6 +33,7 @@ use super::event::Event;
 use super::identity::{NodeId, Peer};
 use super::membership::{Liveness, MemberState, Status};
 use super::name::NodeName;
+use super::replay::ReplayGuard;
 use super::rng::SeedRng;
 use super::sync::SyncStats;
 use super::time::Time;
@@ -226,6 +227,8 @@ pub struct Node {
     swim: Swim,
     io: Io,
     scratch: Vec<u8>,
+    /// The numbers taken from each sender's stream (replay protection).
+    replays: ReplayGuard,
     config: Config,
     /// Left, or removed by force-leave: stopped until an explicit `Join`.
     left: bool,
@@ -290,6 +293,7 @@ impl Node {
                 mentions,
             ),
             scratch: Vec::with_capacity(config.max_datagram_size),
+            replays: ReplayGuard::default(),
             sync: SyncState::new(SeedRng::from_seed(seeds[2]), &config),
             config,
             left: false,
@@ -333,7 +337,14 @@ impl Node {
         // `self` while the body is handled, and put it back after.
         let mut scratch = std::mem::take(&mut self.scratch);
         let result = match self.io.envelope.open(datagram, &mut scratch) {
-            Ok((kind, body)) => self.receive_opened(kind, body),
+            Ok((kind, body)) => {
+                let nonce = Envelope::nonce_of(datagram).unwrap_or_default();
+                if self.replays.admit(nonce) {
+                    self.receive_opened(kind, body)
+                } else {
+                    Err(DropReason::Replayed)
+                }
+            }
             Err(reason) => Err(reason),
         };
         self.scratch = scratch;

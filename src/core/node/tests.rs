@@ -292,7 +292,11 @@ mod sync_merge {
         let c = Config::lan(3);
         let env = Envelope::new(c.cookie.as_bytes(), &c.cluster_name);
         let body = postcard::to_allocvec(&msg).unwrap();
-        env.seal(Kind::Sync, &body, &mut SeedRng::seed_from_u64(9))
+        // A nonce of its own for each datagram: the same nonce twice is a
+        // replay, and dropped.
+        static SEALED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(9);
+        let seed = SEALED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        env.seal(Kind::Sync, &body, &mut SeedRng::seed_from_u64(seed))
     }
 
     /// a knows b; b is then held down by a (force-left).
@@ -611,6 +615,24 @@ mod counters {
             n.handle_timeout(t);
             while n.poll_transmit().is_some() {}
         }
+    }
+
+    #[test]
+    fn a_datagram_delivered_twice_is_handled_once_and_the_copy_counted_as_replayed() {
+        let (mut a, mut b) = (node(1), node(2));
+        a.handle_command(Time::ZERO, Command::Join(vec![peer(&b)]))
+            .unwrap();
+        let announce = a.poll_transmit().unwrap().payload;
+        b.handle_datagram(Time::ZERO, a.identity().addr(), &announce);
+        let answered = std::iter::from_fn(|| b.poll_transmit()).count();
+        assert!(answered > 0, "b answers the announce");
+        for _ in 0..3 {
+            b.handle_datagram(Time::ZERO, a.identity().addr(), &announce);
+        }
+        assert_eq!(b.poll_transmit().map(|t| t.to), None, "no answer to a copy");
+        assert_eq!(b.stats().dropped.replayed, 3);
+        assert_eq!(b.stats().datagrams_received, 4);
+        assert_eq!(b.num_members(), 1);
     }
 
     #[test]
