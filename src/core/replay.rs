@@ -3,7 +3,7 @@
 //!
 //! The 24-byte nonce of the envelope ([`crate::core::wire`]) carries, in
 //! its first 16 bytes, the sender's stream (8 bytes, drawn at random when
-//! the node first sends) and the datagram's number in that stream (8 bytes,
+//! the node first sends, mixed with its generation) and the datagram's number in that stream (8 bytes,
 //! big-endian, from 1); the last 8 bytes stay random. The seal
 //! authenticates the nonce, so nobody without the cookie can renumber a
 //! datagram, and the format on the wire does not change: a node of an
@@ -39,17 +39,29 @@ pub const MAX_STREAMS: usize = 1024;
 /// The sender's side: its stream and the next number.
 #[derive(Clone, Debug, Default)]
 pub struct Sequence {
+    salt: u64,
     stream: Option<u64>,
     next: u64,
 }
 
 impl Sequence {
+    /// A sequence whose stream is mixed with `salt` (the node's generation:
+    /// a node restarted with the same seed still numbers a stream of its
+    /// own, which its peers have not seen).
+    pub fn new(salt: u64) -> Self {
+        Self {
+            salt,
+            ..Self::default()
+        }
+    }
+
     /// Writes the stream and the next number into `nonce`, whose bytes were
-    /// drawn at random (the first draw also names the stream).
+    /// drawn at random (the first draw, with the salt, names the stream).
     pub fn stamp(&mut self, nonce: &mut [u8; NONCE_LEN]) {
-        let stream = *self
-            .stream
-            .get_or_insert_with(|| u64::from_be_bytes(nonce[..8].try_into().expect("8 bytes")));
+        let salt = self.salt;
+        let stream = *self.stream.get_or_insert_with(|| {
+            u64::from_be_bytes(nonce[..8].try_into().expect("8 bytes")) ^ salt
+        });
         self.next += 1;
         nonce[..8].copy_from_slice(&stream.to_be_bytes());
         nonce[8..16].copy_from_slice(&self.next.to_be_bytes());
@@ -181,6 +193,15 @@ mod tests {
         assert_eq!(numbered(&second), Some((0x0707_0707_0707_0707, 2)));
         // The random tail is kept.
         assert_eq!(&second[16..], &[9u8; 8]);
+    }
+
+    #[test]
+    fn the_same_draws_under_another_generation_name_another_stream() {
+        let (mut a, mut b) = (Sequence::new(1), Sequence::new(2));
+        let (mut x, mut y) = ([7u8; NONCE_LEN], [7u8; NONCE_LEN]);
+        a.stamp(&mut x);
+        b.stamp(&mut y);
+        assert_ne!(numbered(&x).unwrap().0, numbered(&y).unwrap().0);
     }
 
     #[test]

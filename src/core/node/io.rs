@@ -83,6 +83,7 @@ impl Io {
     pub fn new(
         envelope: Envelope,
         nonce_rng: SeedRng,
+        stream_salt: u64,
         tell_every: Duration,
         lifeguard: bool,
         me: NameKey,
@@ -93,7 +94,7 @@ impl Io {
             timers: TimerQueue::default(),
             envelope,
             nonce_rng,
-            sequence: Sequence::default(),
+            sequence: Sequence::new(stream_salt),
             transmits: VecDeque::new(),
             notes: VecDeque::new(),
             events: VecDeque::new(),

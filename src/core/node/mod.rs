@@ -273,6 +273,7 @@ impl Node {
         let inbox = Inbox::default();
         let mentions = Mentions::default();
         let me = identity.name().key();
+        let generation = identity.generation();
         let swim = Foca::with_custom_broadcast(
             identity,
             config.foca(),
@@ -287,6 +288,7 @@ impl Node {
             io: Io::new(
                 Envelope::new(config.cookie.as_bytes(), &config.cluster_name),
                 SeedRng::from_seed(seeds[1]),
+                generation,
                 config.swim.probe_period,
                 config.lifeguard,
                 me,
