@@ -9,18 +9,23 @@ use std::process::Command;
 
 const UNIT: &str = include_str!("../examples/systemd/rollcall.service");
 
-/// A directory of its own under the target dir, emptied first.
-fn scratch() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("systemd_unit");
+/// A directory of the test's own under the target dir, emptied first (the
+/// tests run in parallel: one shared directory, emptied by one while the
+/// other wrote into it, failed them at random).
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("systemd_unit")
+        .join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-/// The unit, as installed, with `ExecStart` at the binary under test.
-fn installed_unit() -> PathBuf {
+/// The unit, as installed, with `ExecStart` at the binary under test, in
+/// the scratch directory of `test`.
+fn installed_unit(test: &str) -> PathBuf {
     let unit = UNIT.replace("/usr/local/bin/rollcall", env!("CARGO_BIN_EXE_rollcall"));
-    let path = scratch().join("rollcall.service");
+    let path = scratch(test).join("rollcall.service");
     std::fs::write(&path, unit).unwrap();
     path
 }
@@ -39,7 +44,7 @@ fn systemd_analyze(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_unit_verifies_without_a_complaint() {
-    let unit = installed_unit();
+    let unit = installed_unit("verify");
     let out = systemd_analyze(&["verify", unit.to_str().unwrap()]);
     let said =
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
@@ -64,7 +69,7 @@ fn the_unit_runs_as_its_own_user_with_its_own_state_directory_and_no_privileges(
     ] {
         assert!(UNIT.lines().any(|l| l.trim() == line), "{line} missing");
     }
-    let unit = installed_unit();
+    let unit = installed_unit("security");
     let out = systemd_analyze(&["security", "--offline=true", unit.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     let level = said
