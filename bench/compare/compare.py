@@ -302,7 +302,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
 
 
-def socket_in_netns(ns, family=socket.AF_INET, kind=socket.SOCK_STREAM):
+def socket_in_netns(ns, family=socket.AF_INET, kind=socket.SOCK_STREAM, proto=0):
     """A socket created inside network namespace `ns` (it stays there after
     this thread switches back)."""
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
@@ -313,7 +313,7 @@ def socket_in_netns(ns, family=socket.AF_INET, kind=socket.SOCK_STREAM):
                 e = ctypes.get_errno()
                 raise OSError(e, f"setns({ns}): {os.strerror(e)}")
             try:
-                return socket.socket(family, kind)
+                return socket.socket(family, kind, proto)
             finally:
                 if _libc.setns(own, CLONE_NEWNET) != 0:
                     # Never go on in the wrong namespace.

@@ -124,20 +124,9 @@ class Snapshot:
 
 def capture(net, victim, seconds):
     """Datagrams sent to the victim's gossip port, read off its link."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/var/run/netns/{net.ns(victim.index)}", os.O_RDONLY)
-    try:
-        if compare._libc.setns(target, compare.CLONE_NEWNET) != 0:
-            raise OSError("setns failed")
-        try:
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
-            sock.bind(("eth0", 0x0800))
-        finally:
-            if compare._libc.setns(own, compare.CLONE_NEWNET) != 0:
-                os._exit(3)
-    finally:
-        os.close(own)
-        os.close(target)
+    sock = compare.socket_in_netns(net.ns(victim.index), socket.AF_PACKET, socket.SOCK_RAW,
+                                   socket.htons(0x0800))
+    sock.bind(("eth0", 0x0800))
     sock.settimeout(0.2)
     want = socket.inet_aton(addr(victim.index))
     seen, out = set(), []
@@ -286,10 +275,9 @@ def flood_phase(kind, args, net, agents, victim, capture_file):
         "every datagram accounted for (within 1%)":
             abs(sent["sent"] - accounted) <= 0.01 * sent["sent"],
     }
-    if expected is not None:
-        got = sum(drops.get(k, 0) for k in expected)
-        checks["hostile datagrams dropped for the expected reason (within 1%)"] = (
-            abs(got - (delivered - legit)) <= 0.01 * max(1, delivered - legit) + 5)
+    got = sum(drops.get(k, 0) for k in expected)
+    checks["hostile datagrams dropped for the expected reason (within 1%)"] = (
+        abs(got - (delivered - legit)) <= 0.01 * max(1, delivered - legit) + 5)
     return {
         "kind": kind, "flood": sent, "seconds": round(took, 2),
         "rate_per_s": round(sent["sent"] / sent["seconds"]),
