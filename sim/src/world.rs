@@ -856,16 +856,29 @@ impl World {
 
     /// Handles wakeups until `done` holds (checked after each window) or
     /// `until`. Returns whether `done` held.
-    pub fn run_while(&mut self, until: Time, mut done: impl FnMut(&World) -> bool) -> bool {
-        loop {
-            if done(self) {
+    pub fn run_while(&mut self, until: Time, mut done: impl FnMut(&World) -> bool + Send) -> bool {
+        let mut windows = |w: &mut World| loop {
+            if done(w) {
                 return true;
             }
-            if !self.window(until) {
-                self.run_until(until);
-                return done(self);
+            if !w.window(until) {
+                return false;
             }
+        };
+        // As in `run_until`: the loop runs on one of the pool's threads.
+        let held = match self.pool.take() {
+            Some(pool) => {
+                let held = pool.install(|| windows(self));
+                self.pool = Some(pool);
+                held
+            }
+            None => windows(self),
+        };
+        if held {
+            return true;
         }
+        self.run_until(until);
+        done(self)
     }
 
     /// The threads that handle a window's nodes.
