@@ -24,21 +24,38 @@
 //! restart can change it), so it takes no part in equality.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::intern::intern;
 use super::name::{NameKey, NodeName};
 use super::role::Role;
 
 /// A member's identity: name, gossip address, generation and role.
-#[derive(Clone, Debug, Eq, Serialize, Deserialize)]
+///
+/// Sixteen bytes: the name's key, which foca compares in its scans, and a
+/// pointer to the rest, shared by every copy of the identity in the
+/// process (see [`intern`](super::intern)). foca keeps one per member in a
+/// list it scans on every update it applies, so a small entry keeps the
+/// scan short and the memory of a large view low.
+#[derive(Clone)]
 pub struct NodeId {
-    name: NodeName,
-    addr: SocketAddr,
-    generation: u64,
-    renewal: u32,
-    role: Role,
+    key: NameKey,
+    parts: Arc<Parts>,
 }
+
+/// What a [`NodeId`] holds besides its key, in the order it is encoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Parts {
+    pub(crate) name: NodeName,
+    pub(crate) addr: SocketAddr,
+    pub(crate) generation: u64,
+    pub(crate) renewal: u32,
+    pub(crate) role: Role,
+}
+
+impl Eq for NodeId {}
 
 impl PartialEq for NodeId {
     /// Name key, version and address; not the name's text.
@@ -51,19 +68,44 @@ impl PartialEq for NodeId {
     /// *and* one gossip address and version: two processes cannot listen on
     /// one address. The role is fixed for a version, so it is not compared.
     fn eq(&self, other: &Self) -> bool {
-        self.name.key() == other.name.key()
-            && self.generation == other.generation
-            && self.renewal == other.renewal
-            && self.addr == other.addr
+        let (a, b) = (&*self.parts, &*other.parts);
+        self.key == other.key
+            && (Arc::ptr_eq(&self.parts, &other.parts)
+                || (a.generation == b.generation && a.renewal == b.renewal && a.addr == b.addr))
     }
 }
 
 impl std::hash::Hash for NodeId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
-        self.generation.hash(state);
-        self.renewal.hash(state);
-        self.addr.hash(state);
+        self.parts.name.hash(state);
+        self.parts.generation.hash(state);
+        self.parts.renewal.hash(state);
+        self.parts.addr.hash(state);
+    }
+}
+
+impl std::fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &*self.parts;
+        f.debug_struct("NodeId")
+            .field("name", &p.name)
+            .field("addr", &p.addr)
+            .field("generation", &p.generation)
+            .field("renewal", &p.renewal)
+            .field("role", &p.role)
+            .finish()
+    }
+}
+
+impl Serialize for NodeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.parts.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Parts::deserialize(d).map(Self::from_parts)
     }
 }
 
@@ -73,73 +115,86 @@ impl NodeId {
     /// epoch; the simulator counts restarts). The role is
     /// [`Role::Core`]; see [`with_role`](Self::with_role).
     pub fn new(name: NodeName, addr: SocketAddr, generation: u64) -> Self {
-        Self {
+        Self::from_parts(Parts {
             name,
             addr,
             generation,
             renewal: 0,
             role: Role::Core,
+        })
+    }
+
+    fn from_parts(parts: Parts) -> Self {
+        Self {
+            key: parts.name.key(),
+            parts: intern(parts),
         }
     }
 
     /// The same identity with `role`. A node takes its role from its
     /// [`Config`](crate::core::Config) when it is created.
-    pub fn with_role(mut self, role: Role) -> Self {
-        self.role = role;
-        self
+    pub fn with_role(self, role: Role) -> Self {
+        if self.parts.role == role {
+            return self;
+        }
+        Self::from_parts(Parts {
+            role,
+            ..(*self.parts).clone()
+        })
     }
 
     /// The node's role: core or replicant.
     pub fn role(&self) -> Role {
-        self.role
+        self.parts.role
     }
 
     /// The node's name.
     pub fn name(&self) -> &NodeName {
-        &self.name
+        &self.parts.name
     }
 
     /// The socket address the node's gossip listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.parts.addr
     }
 
     /// The generation: grows when the node starts over.
     pub fn generation(&self) -> u64 {
-        self.generation
+        self.parts.generation
     }
 
     /// The renewal within the generation: grows when a running node takes a
     /// new identity.
     pub fn renewal(&self) -> u32 {
-        self.renewal
+        self.parts.renewal
     }
 
     /// `(generation, renewal)`: higher is newer.
     pub fn version(&self) -> (u64, u32) {
-        (self.generation, self.renewal)
+        (self.parts.generation, self.parts.renewal)
     }
 
     /// The same running node, renewed: same generation, next renewal.
     pub fn renewed(&self) -> Self {
-        Self {
-            name: self.name.clone(),
-            addr: self.addr,
-            generation: self.generation,
-            renewal: self.renewal.saturating_add(1),
-            role: self.role,
-        }
+        Self::from_parts(Parts {
+            renewal: self.parts.renewal.saturating_add(1),
+            ..(*self.parts).clone()
+        })
     }
 
     /// The same node started over: next generation, renewal 0.
     pub fn next_generation(&self) -> Self {
-        Self {
-            name: self.name.clone(),
-            addr: self.addr,
-            generation: self.generation.saturating_add(1),
+        Self::from_parts(Parts {
+            generation: self.parts.generation.saturating_add(1),
             renewal: 0,
-            role: self.role,
-        }
+            ..(*self.parts).clone()
+        })
+    }
+
+    /// Whether the two share one stored copy of their parts (for tests).
+    #[cfg(test)]
+    pub(crate) fn shares_parts_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.parts, &other.parts)
     }
 }
 
@@ -178,21 +233,21 @@ impl foca::Identity for NodeId {
     }
 
     fn addr(&self) -> NameKey {
-        self.name.key()
+        self.key
     }
 
     fn win_addr_conflict(&self, adversary: &Self) -> bool {
         // Newer version wins; on a tie (two processes started with one name
         // in the same millisecond) the socket address decides, so every
         // member picks the same winner.
-        (self.generation, self.renewal, self.addr)
-            > (adversary.generation, adversary.renewal, adversary.addr)
+        let (a, b) = (&*self.parts, &*adversary.parts);
+        (a.generation, a.renewal, a.addr) > (b.generation, b.renewal, b.addr)
     }
 }
 
 impl std::fmt::Display for NodeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.name)
+        write!(f, "{}", self.parts.name)
     }
 }
 

@@ -28,6 +28,7 @@ pub mod dynamic_suspicion;
 pub mod event;
 pub mod health;
 pub mod identity;
+mod intern;
 pub mod membership;
 pub mod name;
 pub mod node;
