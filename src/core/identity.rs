@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::intern::intern;
+use super::intern::{intern, recent};
 use super::name::{NameKey, NodeName};
 use super::role::Role;
 
@@ -46,7 +46,7 @@ pub struct NodeId {
 }
 
 /// What a [`NodeId`] holds besides its key, in the order it is encoded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub(crate) struct Parts {
     pub(crate) name: NodeName,
     pub(crate) addr: SocketAddr,
@@ -103,9 +103,36 @@ impl Serialize for NodeId {
     }
 }
 
+/// [`Parts`] as received, the name not yet parsed.
+#[derive(Deserialize)]
+struct Received<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    addr: SocketAddr,
+    generation: u64,
+    renewal: u32,
+    role: Role,
+}
+
 impl<'de> Deserialize<'de> for NodeId {
+    /// An identity this thread decoded or made recently is taken as it is,
+    /// its name not parsed again (see [`recent`]).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Parts::deserialize(d).map(Self::from_parts)
+        let r = Received::deserialize(d)?;
+        if let Some(parts) = recent(&r.name, r.addr, r.generation, r.renewal, r.role) {
+            return Ok(Self {
+                key: parts.name.key(),
+                parts,
+            });
+        }
+        let name = NodeName::parse(&r.name).map_err(serde::de::Error::custom)?;
+        Ok(Self::from_parts(Parts {
+            name,
+            addr: r.addr,
+            generation: r.generation,
+            renewal: r.renewal,
+            role: r.role,
+        }))
     }
 }
 

@@ -14,11 +14,62 @@
 //! behind its own lock, so threads that decode at once rarely wait for one
 //! another. Sharing changes no behaviour: two identities are equal, hash
 //! and encode alike whether or not they share their parts.
+//!
+//! In front of the table, each thread keeps the identities it handed out
+//! last ([`RECENT`] slots, one per hash of name, generation and renewal):
+//! a node hears of the same members over and over, and a hit there takes
+//! no lock, and, when decoding, no parsing of the name either
+//! ([`recent`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use super::identity::Parts;
+use super::role::Role;
+
+/// Slots of each thread's cache of recent identities (a power of two).
+const RECENT: usize = 1024;
+
+thread_local! {
+    static LAST: RefCell<Vec<Option<Arc<Parts>>>> = RefCell::new(vec![None; RECENT]);
+}
+
+fn recent_slot(name: &str, generation: u64, renewal: u32) -> usize {
+    let h = xxhash_rust::xxh3::xxh3_64(name.as_bytes())
+        ^ generation.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ u64::from(renewal).rotate_left(32);
+    (h as usize) & (RECENT - 1)
+}
+
+/// The identity with exactly these fields that this thread handed out
+/// recently, if any. `name` as received: a hit means it is the canonical
+/// text of a name parsed before, so the caller need not parse it.
+pub(crate) fn recent(
+    name: &str,
+    addr: SocketAddr,
+    generation: u64,
+    renewal: u32,
+    role: Role,
+) -> Option<Arc<Parts>> {
+    let slot = recent_slot(name, generation, renewal);
+    LAST.with(|last| {
+        let last = last.borrow();
+        let held = last[slot].as_ref()?;
+        (held.name.as_str() == name
+            && held.addr == addr
+            && held.generation == generation
+            && held.renewal == renewal
+            && held.role == role)
+            .then(|| Arc::clone(held))
+    })
+}
+
+fn remember(parts: &Arc<Parts>) {
+    let slot = recent_slot(parts.name.as_str(), parts.generation, parts.renewal);
+    LAST.with(|last| last.borrow_mut()[slot] = Some(Arc::clone(parts)));
+}
 
 /// Shards of the table (a power of two).
 const SHARDS: usize = 64;
@@ -49,6 +100,22 @@ static TABLE: LazyLock<Vec<Mutex<Shard>>> = LazyLock::new(|| {
 /// The shared parts equal to `parts`: the ones already held somewhere in
 /// this process, or `parts` itself, now shared.
 pub(crate) fn intern(parts: Parts) -> Arc<Parts> {
+    if let Some(held) = recent(
+        parts.name.as_str(),
+        parts.addr,
+        parts.generation,
+        parts.renewal,
+        parts.role,
+    ) {
+        return held;
+    }
+    let shared = shared(parts);
+    remember(&shared);
+    shared
+}
+
+/// [`intern`] past this thread's cache: from the process-wide table.
+fn shared(parts: Parts) -> Arc<Parts> {
     let key: Key = (parts.name.key().as_u64(), parts.generation, parts.renewal);
     let shard = &TABLE[(key.0 as usize) & (SHARDS - 1)];
     // A panic elsewhere while the lock was held left nothing half-written
@@ -69,6 +136,12 @@ pub(crate) fn intern(parts: Parts) -> Arc<Parts> {
         shard.sweep_at = (shard.live.len() * 2).max(FIRST_SWEEP);
     }
     shared
+}
+
+/// Empties this thread's cache (for tests).
+#[cfg(test)]
+fn forget_recent() {
+    LAST.with(|last| last.borrow_mut().iter_mut().for_each(|s| *s = None));
 }
 
 /// Entries in the table, live or not yet swept (for tests).
@@ -105,6 +178,15 @@ mod tests {
     }
 
     #[test]
+    fn an_identity_made_on_another_thread_is_shared_too() {
+        let a = id("intern-d@127.0.0.1", 3);
+        let b = std::thread::spawn(|| id("intern-d@127.0.0.1", 3))
+            .join()
+            .unwrap();
+        assert!(a.shares_parts_with(&b));
+    }
+
+    #[test]
     fn identities_that_differ_in_anything_are_not_shared() {
         let a = id("intern-b@127.0.0.1", 3);
         let other_addr = NodeId::new(
@@ -126,6 +208,7 @@ mod tests {
         let before = entries();
         for g in 0..10 * FIRST_SWEEP as u64 {
             drop(id("intern-c@127.0.0.1", g));
+            forget_recent();
         }
         // Every shard sweeps once it holds FIRST_SWEEP entries, and these
         // all fall into one shard; other tests may add a few meanwhile.
