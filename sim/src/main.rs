@@ -183,6 +183,11 @@ struct RunArgs {
     /// the same for every count.
     #[arg(long, default_value_t = pool::default_threads())]
     threads: usize,
+    /// Windows with fewer wakeups than this are handled on one thread:
+    /// below it, sharing a window out costs more than it saves. The run is
+    /// the same for every value.
+    #[arg(long, default_value_t = rollcall_sim::parallel::MIN_PARALLEL)]
+    min_parallel: usize,
     /// Renamed: `--bootstrap join` is `--formation joined`, `--bootstrap
     /// converged` is `--formation restored`. Kept only to say so.
     #[arg(long, hide = true)]
@@ -465,6 +470,7 @@ fn spec_of(args: &RunArgs) -> Result<RunSpec> {
         stop_when_converged: false,
         tuning,
         threads: args.threads,
+        min_parallel: args.min_parallel,
     })
 }
 

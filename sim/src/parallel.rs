@@ -10,7 +10,7 @@
 //! window, and the wakeups it schedules for itself inside the window (timer
 //! deadlines, the discovery answer that static discovery gives at once),
 //! depend only on that node. The world hands each node its wakeups of the
-//! window (`run_window`); the nodes run on a thread pool, each in its own
+//! window (`run_window`); the nodes run on a [`Crew`]'s threads, each in its own
 //! (time, sequence) order, and the world then merges what they produced in
 //! one fixed order, (time, node, order of production), before the next
 //! window. Every random decision of the network draws from the sending
@@ -18,9 +18,11 @@
 //! thread ran first: the event log is the same for every thread count, and
 //! equal to one thread's.
 //!
-//! Windows with few wakeups (a LAN's shortest latency is 0.125 ms) are not
-//! worth handing to other threads: below [`MIN_PARALLEL`] wakeups the
-//! calling thread handles the window itself, with the very same code.
+//! A LAN's window (0.125 ms) holds a few wakeups of tens of microseconds
+//! each, so a window is shared out as soon as two nodes have work in it
+//! ([`MIN_PARALLEL`]): the [`Crew`]'s helpers are spinning and take a share
+//! within a microsecond. A window of one node's wakeups runs on the
+//! calling thread, with the very same code.
 //!
 //! [`Network::min_latency`]: crate::network::Network::min_latency
 //! [`Network::route`]: crate::network::Network::route
@@ -29,17 +31,21 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use rayon::prelude::*;
-use rayon::ThreadPool;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
 use rollcall::core::Time;
+
+use crate::crew::Crew;
 
 use crate::network::LinkTimings;
 use crate::rng::SimRng;
-use crate::world::{step, Item, Outbox, Shared, Slot};
+use crate::world::{step, Item, Outbox, Shared, Slot, Work};
 
-/// Windows with fewer wakeups than this run on the calling thread: handing
-/// them to the pool costs more than it saves.
-pub const MIN_PARALLEL: usize = 48;
+/// Windows with fewer wakeups than this run on the calling thread
+/// (`run --min-parallel`). Two: with the crew's hand-off a window of two
+/// nodes' wakeups already gains.
+pub const MIN_PARALLEL: usize = 2;
 
 /// The most wakeups one node handles in one window. A node that keeps
 /// waking itself within the window past this has the rest queued for the
@@ -56,29 +62,60 @@ pub fn span(links: LinkTimings) -> Duration {
         .max(Duration::from_nanos(1))
 }
 
-/// A pool of `threads` threads, or none for one thread (or if the pool
-/// cannot be built: the run is the same, on the calling thread).
-pub fn pool(threads: usize) -> Option<ThreadPool> {
-    if threads <= 1 {
-        return None;
+/// How a one-thread run's node work would spread over two threads: what
+/// the report gives so a user can tell, before adding threads, how much
+/// they can gain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spread {
+    /// Wall time spent in the nodes' wakeups, in nanoseconds.
+    pub node_ns: u64,
+    /// That work's wall time on two threads that share every window the
+    /// best way (longest node first, to the less loaded thread) and hand
+    /// off for free, in nanoseconds: a lower bound.
+    pub two_ns: u64,
+}
+
+impl Spread {
+    /// Adds one window whose nodes took `costs` nanoseconds each.
+    fn add(&mut self, costs: &mut [u64]) {
+        costs.sort_unstable_by(|a, b| b.cmp(a));
+        let mut threads = [0u64; 2];
+        for &c in costs.iter() {
+            let less = usize::from(threads[1] < threads[0]);
+            threads[less] += c;
+        }
+        self.node_ns += costs.iter().sum::<u64>();
+        self.two_ns += threads[0].max(threads[1]);
     }
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("rollcall-sim-{i}"))
-        .build()
-        .ok()
+
+    /// The lowest wall time two threads could take against one, for a run
+    /// of `wall_s` seconds on one thread: the work outside the nodes stays
+    /// as it is, the nodes' work shrinks to its best split.
+    pub fn two_thread_bound(&self, wall_s: f64) -> Option<f64> {
+        let node_s = self.node_ns as f64 / 1e9;
+        (wall_s > 0.0 && self.node_ns > 0)
+            .then(|| ((wall_s - node_s).max(0.0) + self.two_ns as f64 / 1e9) / wall_s)
+    }
+}
+
+/// A crew of `threads` threads, or none for one thread.
+pub fn crew(threads: usize) -> Option<Crew> {
+    (threads > 1).then(|| Crew::new(threads))
 }
 
 /// Handles one window's wakeups (`items`, all before `end`, popped in
-/// (time, sequence) order), node by node: in parallel if `pool` is given
-/// (`Some(None)`: the caller runs on the pool's threads already;
-/// `Some(Some(pool))`: on `pool`) and more than one node has work, on the
-/// calling thread otherwise (the world gives no pool for a window of fewer
-/// than its `min_parallel` wakeups); returns each node's outbox, in node order. `seq` is the
-/// world's last sequence number: wakeups a node schedules for itself
-/// inside the window come after every queued one of the same instant.
+/// (time, sequence) order), node by node: shared out among `crew`'s
+/// threads if one is given and more than one node has work, on the
+/// calling thread otherwise (the world gives no crew for a window of fewer
+/// than its `min_parallel` wakeups); returns each node's outbox, in node
+/// order. `seq` is the world's last sequence number: wakeups a node
+/// schedules for itself inside the window come after every queued one of
+/// the same instant. With `spread` (a one-thread run), each node's work
+/// is timed and added to it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_window(
-    pool: Option<Option<&ThreadPool>>,
+    crew: Option<&Crew>,
+    spread: Option<&mut Spread>,
     slots: &mut [Slot],
     rngs: &mut [SimRng],
     shared: &Shared<'_>,
@@ -106,20 +143,69 @@ pub(crate) fn run_window(
     let run = |(i, items, slot, rng): (u32, Vec<Item>, &mut Slot, &mut SimRng)| {
         (i, run_node(i, slot, rng, shared, items, end, seq))
     };
-    match pool {
-        // Called on one of the pool's threads (the world's loop runs there).
-        Some(None) if jobs.len() > 1 => split(jobs).map(run).collect(),
-        Some(Some(pool)) if jobs.len() > 1 => pool.install(|| split(jobs).map(run).collect()),
-        _ => jobs.into_iter().map(run).collect(),
+    match crew {
+        Some(crew) if jobs.len() > 1 && crew.threads() > 1 => {
+            // The costliest nodes first: a thread that takes a long share
+            // early leaves the short ones to the others.
+            let mut order: Vec<usize> = (0..jobs.len()).collect();
+            order.sort_by_key(|&k| Reverse(cost(&jobs[k].1)));
+            let n = jobs.len();
+            let jobs: Vec<Mutex<Option<_>>> =
+                jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+            let outs: Vec<Mutex<Option<(u32, Outbox)>>> =
+                (0..n).map(|_| Mutex::new(None)).collect();
+            let next = AtomicUsize::new(0);
+            crew.broadcast(&|| {
+                while let Some(&k) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    // Each index is taken once, so neither lock is ever contended.
+                    let job = jobs[k].lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(job) = job {
+                        *outs[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(run(job));
+                    }
+                }
+            });
+            outs.into_iter()
+                .filter_map(|o| o.into_inner().unwrap_or_else(|e| e.into_inner()))
+                .collect()
+        }
+        _ => match spread {
+            Some(spread) if jobs.len() > 1 => {
+                let mut costs = Vec::with_capacity(jobs.len());
+                let outs = jobs
+                    .into_iter()
+                    .map(|job| {
+                        let started = std::time::Instant::now();
+                        let out = run(job);
+                        costs.push(started.elapsed().as_nanos() as u64);
+                        out
+                    })
+                    .collect();
+                spread.add(&mut costs);
+                outs
+            }
+            Some(spread) => {
+                let started = std::time::Instant::now();
+                let outs: Vec<_> = jobs.into_iter().map(run).collect();
+                spread.add(&mut [started.elapsed().as_nanos() as u64]);
+                outs
+            }
+            None => jobs.into_iter().map(run).collect(),
+        },
     }
 }
 
-/// `jobs` as a parallel iterator split into at most one part per thread
-/// of the current pool: a window's few nodes cost one split per thread,
-/// not one per node.
-fn split<T: Send>(jobs: Vec<T>) -> rayon::iter::MinLen<rayon::vec::IntoIter<T>> {
-    let per_thread = jobs.len().div_ceil(rayon::current_num_threads().max(1));
-    jobs.into_par_iter().with_min_len(per_thread.max(1))
+/// What a node's wakeups are likely to cost, in bytes: a datagram's
+/// updates are decoded and applied one by one (each a scan of the member
+/// list), so its length stands for its cost; any other wakeup counts as a
+/// short datagram.
+fn cost(items: &[Item]) -> usize {
+    items
+        .iter()
+        .map(|it| match &it.work {
+            Work::Deliver { payload, .. } => payload.len() + 64,
+            _ => 64,
+        })
+        .sum()
 }
 
 /// Node `i` handles its wakeups of the window, and those it schedules for
@@ -201,6 +287,37 @@ mod tests {
         }
         assert_eq!(v[2], 102);
         assert_eq!(v[5], 105);
+    }
+
+    #[test]
+    fn the_two_thread_bound_splits_each_window_longest_first() {
+        let mut s = Spread::default();
+        // 5, 4, 3, 3, 3: the threads get 5+3+... = 5,4 -> 5,7 -> 8,7 -> 8,10.
+        s.add(&mut [3, 5, 3, 4, 3]);
+        assert_eq!(
+            s,
+            Spread {
+                node_ns: 18,
+                two_ns: 10
+            }
+        );
+        // One node: nothing to share.
+        s.add(&mut [6]);
+        assert_eq!(
+            s,
+            Spread {
+                node_ns: 24,
+                two_ns: 16
+            }
+        );
+        // A 24 ns run of node work in 30 ns: (6 + 16) / 30.
+        let b = Spread {
+            node_ns: 24_000_000_000,
+            two_ns: 16_000_000_000,
+        }
+        .two_thread_bound(30.0);
+        assert!((b.unwrap() - 22.0 / 30.0).abs() < 1e-12);
+        assert_eq!(Spread::default().two_thread_bound(30.0), None);
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub struct RunReport {
     /// Wakeups (datagrams, timers, discovery answers) handled per window,
     /// on average: how much a window offers to run in parallel.
     pub events_per_window: f64,
+    /// On one thread: the lowest wall time two threads could take against
+    /// this run's, the nodes' work split the best way with free hand-offs
+    /// ([`crate::parallel::Spread`]). `None` with more threads.
+    pub two_thread_bound: Option<f64>,
     /// The operations of the timeline (node starts left out) and their convergence times.
     pub timeline: Vec<Mark>,
     /// Every partition: when every side saw the others stopped, when it was
@@ -333,11 +337,18 @@ impl fmt::Display for RunReport {
             "  event log     {} entries, hash {}",
             self.events, self.event_log_hash
         )?;
-        writeln!(
+        write!(
             f,
-            "  threads       {} ({:.1} wakeups per window)",
+            "  threads       {} ({:.1} wakeups per window",
             self.threads, self.events_per_window
         )?;
+        match self.two_thread_bound {
+            Some(b) => writeln!(
+                f,
+                "; two threads would take at best {b:.2}x this wall time)"
+            )?,
+            None => writeln!(f, ")")?,
+        }
         write!(f, "  reproduce     {}", self.reproduce)
     }
 }

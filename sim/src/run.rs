@@ -39,6 +39,10 @@ pub struct RunSpec {
     /// Threads that handle the nodes of each window (`--threads`); the run
     /// is the same for every count.
     pub threads: usize,
+    /// Windows with fewer wakeups than this stay on the calling thread
+    /// (`--min-parallel`; [`crate::parallel::MIN_PARALLEL`] by default).
+    /// The run is the same for every value.
+    pub min_parallel: usize,
 }
 
 /// A finished run.
@@ -147,6 +151,7 @@ impl RunSpec {
         cfg.discovery_seeds = self.plan.seeds.clone();
         cfg.replicants = self.plan.replicants.clone();
         cfg.threads = self.threads;
+        cfg.min_parallel = self.min_parallel;
         cfg
     }
 }
@@ -345,6 +350,7 @@ pub fn report(spec: &RunSpec, world: &World, played: Played, wall_s: f64) -> Run
                 0.0
             }
         },
+        two_thread_bound: world.spread().two_thread_bound(wall_s),
         timeline,
         partitions: m.partitions().to_vec(),
         network: world.network().stats(),

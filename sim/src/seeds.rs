@@ -106,6 +106,7 @@ pub fn spec_for(
         stop_when_converged: false,
         tuning,
         threads: 1,
+        min_parallel: crate::parallel::MIN_PARALLEL,
     }
 }
 

@@ -188,6 +188,7 @@ pub fn run_seed(seed: u64, nodes: u32, profile: NetProfile) -> Result<SeedOutcom
         stop_when_converged: true,
         tuning: crate::tuning::Tuning::default(),
         threads: 1,
+        min_parallel: crate::parallel::MIN_PARALLEL,
     };
     let out = run(&spec, None)?;
     let converged_after_s = out.report.convergence_s;

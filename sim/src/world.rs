@@ -31,12 +31,12 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use rayon::ThreadPool;
 use rollcall::core::{
     Command, CommandError, Config, Event, Node, NodeId, NodeName, Peer, Role, Time,
 };
 
 use crate::audit::Audit;
+use crate::crew::Crew;
 use crate::error::SimError;
 use crate::eventlog::{Entry, EventLog};
 use crate::measure::{CrashCause, Measure};
@@ -252,13 +252,15 @@ pub struct World {
     /// far (what a `MemberDown` is compared with).
     generations: Vec<Option<u64>>,
     /// The threads that handle a window's nodes, when more than one.
-    pool: Option<ThreadPool>,
+    crew: Option<Crew>,
     threads: usize,
     min_parallel: usize,
     /// The window length: the network's shortest latency (at least 1 ns).
     span: Duration,
     windows: u64,
     window_items: u64,
+    /// A one-thread run's node work and its best split over two threads.
+    spread: parallel::Spread,
     measure: Measure,
     log: EventLog,
     totals: Totals,
@@ -330,12 +332,13 @@ impl World {
             net: Network::new(cfg.seed, n, cfg.links.unwrap_or(cfg.profile.links())),
             slow: vec![Duration::ZERO; n],
             generations: vec![None; n],
-            pool: parallel::pool(cfg.threads),
+            crew: parallel::crew(cfg.threads),
             threads: cfg.threads.max(1),
             min_parallel: cfg.min_parallel,
             span: parallel::span(cfg.links.unwrap_or(cfg.profile.links())),
             windows: 0,
             window_items: 0,
+            spread: parallel::Spread::default(),
             measure: Measure::new(n, cfg.sample_every),
             log: EventLog::new(cfg.keep_log, cfg.keep_events),
             totals: Totals::default(),
@@ -774,16 +777,7 @@ impl World {
 
     /// Handles every wakeup up to and including `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Time) {
-        match self.pool.take() {
-            // The loop runs on one of the pool's threads, so handing a
-            // window's nodes to the others costs a work-stealing split, not
-            // a round trip from outside the pool.
-            Some(pool) => {
-                pool.install(|| while self.window(until) {});
-                self.pool = Some(pool);
-            }
-            None => while self.window(until) {},
-        }
+        while self.window(until) {}
         self.measure.sample_until(until);
         self.now = self.now.max(until);
     }
@@ -828,7 +822,8 @@ impl World {
         };
         let parallel = self.threads > 1 && count >= self.min_parallel as u64;
         let outs = parallel::run_window(
-            parallel.then_some(self.pool.as_ref()),
+            self.crew.as_ref().filter(|_| parallel),
+            (self.threads == 1).then_some(&mut self.spread),
             &mut self.slots,
             &mut rngs,
             &shared,
@@ -856,26 +851,14 @@ impl World {
 
     /// Handles wakeups until `done` holds (checked after each window) or
     /// `until`. Returns whether `done` held.
-    pub fn run_while(&mut self, until: Time, mut done: impl FnMut(&World) -> bool + Send) -> bool {
-        let mut windows = |w: &mut World| loop {
-            if done(w) {
+    pub fn run_while(&mut self, until: Time, mut done: impl FnMut(&World) -> bool) -> bool {
+        loop {
+            if done(self) {
                 return true;
             }
-            if !w.window(until) {
-                return false;
+            if !self.window(until) {
+                break;
             }
-        };
-        // As in `run_until`: the loop runs on one of the pool's threads.
-        let held = match self.pool.take() {
-            Some(pool) => {
-                let held = pool.install(|| windows(self));
-                self.pool = Some(pool);
-                held
-            }
-            None => windows(self),
-        };
-        if held {
-            return true;
         }
         self.run_until(until);
         done(self)
@@ -889,6 +872,12 @@ impl World {
     /// Windows handled so far, and the wakeups handled in them.
     pub fn windows(&self) -> (u64, u64) {
         (self.windows, self.window_items)
+    }
+
+    /// On one thread, the nodes' work and how well two threads could
+    /// share it ([`parallel::Spread`]); zero with more threads.
+    pub fn spread(&self) -> parallel::Spread {
+        self.spread
     }
 
     /// Traffic and time totals so far, over every node instance.

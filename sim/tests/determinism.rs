@@ -16,6 +16,7 @@ fn spec(seed: u64, scenario: Scenario) -> RunSpec {
         stop_when_converged: false,
         tuning: Tuning::default(),
         threads: 1,
+        min_parallel: rollcall_sim::parallel::MIN_PARALLEL,
     }
 }
 
@@ -79,6 +80,7 @@ fn every_thread_count_gives_the_event_log_of_one_thread() {
             stop_when_converged: false,
             tuning: Tuning::default(),
             threads: 1,
+            min_parallel: rollcall_sim::parallel::MIN_PARALLEL,
         };
         // The plain sequential run: one thread, the default threshold.
         let plain = run(&spec, None).unwrap().report;

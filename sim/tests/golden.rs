@@ -80,6 +80,7 @@ fn spec(g: &Golden) -> RunSpec {
         stop_when_converged: false,
         tuning: Tuning::default(),
         threads: 1,
+        min_parallel: rollcall_sim::parallel::MIN_PARALLEL,
     }
 }
 

@@ -91,6 +91,7 @@ fn the_scenario_file_names_its_replicants_and_its_core_side_wins() {
         stop_when_converged: false,
         tuning: Tuning::default(),
         threads: 1,
+        min_parallel: rollcall_sim::parallel::MIN_PARALLEL,
     };
     let mut world = World::new(&spec.world_config()).unwrap();
     let played = play(&mut world, &spec, None);

@@ -17,6 +17,7 @@ fn spec(nodes: u32, seed: u64, scenario: Scenario, duration: Option<f64>) -> Run
         stop_when_converged: false,
         tuning: Tuning::default(),
         threads: 1,
+        min_parallel: rollcall_sim::parallel::MIN_PARALLEL,
     }
 }
 
@@ -43,6 +44,7 @@ fn custom(nodes: u32, seed: u64, plan: Plan) -> RunSpec {
         stop_when_converged: false,
         tuning: Tuning::default(),
         threads: 1,
+        min_parallel: rollcall_sim::parallel::MIN_PARALLEL,
     }
 }
 
