@@ -62,39 +62,54 @@ pub fn span(links: LinkTimings) -> Duration {
         .max(Duration::from_nanos(1))
 }
 
-/// How a one-thread run's node work would spread over two threads: what
-/// the report gives so a user can tell, before adding threads, how much
-/// they can gain.
+/// The thread counts a one-thread run's [`Spread`] is worked out for.
+pub const BOUND_THREADS: [usize; 5] = [2, 4, 8, 16, 64];
+
+/// How a one-thread run's node work would spread over more threads: what
+/// the report gives so a user can tell, before adding threads or cores,
+/// how much they can gain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Spread {
     /// Wall time spent in the nodes' wakeups, in nanoseconds.
     pub node_ns: u64,
-    /// That work's wall time on two threads that share every window the
-    /// best way (longest node first, to the less loaded thread) and hand
-    /// off for free, in nanoseconds: a lower bound.
-    pub two_ns: u64,
+    /// That work's wall time on each count of [`BOUND_THREADS`] threads
+    /// that share every window the best way they can without knowing the
+    /// future (longest node first, to the least loaded thread) and hand
+    /// off for free, in nanoseconds.
+    pub split_ns: [u64; BOUND_THREADS.len()],
 }
 
 impl Spread {
     /// Adds one window whose nodes took `costs` nanoseconds each.
     fn add(&mut self, costs: &mut [u64]) {
         costs.sort_unstable_by(|a, b| b.cmp(a));
-        let mut threads = [0u64; 2];
-        for &c in costs.iter() {
-            let less = usize::from(threads[1] < threads[0]);
-            threads[less] += c;
-        }
         self.node_ns += costs.iter().sum::<u64>();
-        self.two_ns += threads[0].max(threads[1]);
+        for (k, &threads) in BOUND_THREADS.iter().enumerate() {
+            if costs.len() <= threads {
+                // A thread each: the longest node is the window's time.
+                self.split_ns[k] += costs.first().copied().unwrap_or(0);
+                continue;
+            }
+            let mut load = [0u64; 64];
+            let load = &mut load[..threads.min(64)];
+            for &c in costs.iter() {
+                if let Some(least) = load.iter_mut().min() {
+                    *least += c;
+                }
+            }
+            self.split_ns[k] += load.iter().copied().max().unwrap_or(0);
+        }
     }
 
-    /// The lowest wall time two threads could take against one, for a run
-    /// of `wall_s` seconds on one thread: the work outside the nodes stays
-    /// as it is, the nodes' work shrinks to its best split.
-    pub fn two_thread_bound(&self, wall_s: f64) -> Option<f64> {
+    /// The lowest wall time `threads` threads (one of [`BOUND_THREADS`])
+    /// could take against one, for a run of `wall_s` seconds on one
+    /// thread: the work outside the nodes stays as it is, the nodes' work
+    /// shrinks to its split.
+    pub fn bound(&self, threads: usize, wall_s: f64) -> Option<f64> {
+        let k = BOUND_THREADS.iter().position(|&t| t == threads)?;
         let node_s = self.node_ns as f64 / 1e9;
         (wall_s > 0.0 && self.node_ns > 0)
-            .then(|| ((wall_s - node_s).max(0.0) + self.two_ns as f64 / 1e9) / wall_s)
+            .then(|| ((wall_s - node_s).max(0.0) + self.split_ns[k] as f64 / 1e9) / wall_s)
     }
 }
 
@@ -290,34 +305,25 @@ mod tests {
     }
 
     #[test]
-    fn the_two_thread_bound_splits_each_window_longest_first() {
+    fn thread_bounds_split_each_window_longest_first() {
         let mut s = Spread::default();
-        // 5, 4, 3, 3, 3: the threads get 5+3+... = 5,4 -> 5,7 -> 8,7 -> 8,10.
+        // 5, 4, 3, 3, 3 on two threads: 5 | 4 -> 5 | 7 -> 8 | 7 -> 8 | 10.
         s.add(&mut [3, 5, 3, 4, 3]);
-        assert_eq!(
-            s,
-            Spread {
-                node_ns: 18,
-                two_ns: 10
-            }
-        );
+        assert_eq!(s.node_ns, 18);
+        // On four: 5 | 4 | 3 | 3, then the last 3 onto a 3: 6.
+        assert_eq!(s.split_ns, [10, 6, 5, 5, 5]);
         // One node: nothing to share.
         s.add(&mut [6]);
-        assert_eq!(
-            s,
-            Spread {
-                node_ns: 24,
-                two_ns: 16
-            }
-        );
-        // A 24 ns run of node work in 30 ns: (6 + 16) / 30.
+        assert_eq!(s.split_ns, [16, 12, 11, 11, 11]);
+        // 24 s of node work in a 30 s run: (6 + 16) / 30 on two threads.
         let b = Spread {
             node_ns: 24_000_000_000,
-            two_ns: 16_000_000_000,
+            split_ns: [16_000_000_000; 5],
         }
-        .two_thread_bound(30.0);
+        .bound(2, 30.0);
         assert!((b.unwrap() - 22.0 / 30.0).abs() < 1e-12);
-        assert_eq!(Spread::default().two_thread_bound(30.0), None);
+        assert_eq!(Spread::default().bound(2, 30.0), None);
+        assert_eq!(s.bound(3, 30.0), None);
     }
 
     #[test]

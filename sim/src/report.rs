@@ -112,9 +112,12 @@ pub struct RunReport {
     /// on average: how much a window offers to run in parallel.
     pub events_per_window: f64,
     /// On one thread: the lowest wall time two threads could take against
-    /// this run's, the nodes' work split the best way with free hand-offs
-    /// ([`crate::parallel::Spread`]). `None` with more threads.
+    /// this run's, each window's node work split longest node first with
+    /// free hand-offs ([`crate::parallel::Spread`]). `None` with more threads.
     pub two_thread_bound: Option<f64>,
+    /// The same for 2, 4, 8, 16 and 64 threads: `[threads, ratio]` pairs
+    /// (empty with more than one thread).
+    pub thread_bounds: Vec<(usize, f64)>,
     /// The operations of the timeline (node starts left out) and their convergence times.
     pub timeline: Vec<Mark>,
     /// Every partition: when every side saw the others stopped, when it was
@@ -342,12 +345,15 @@ impl fmt::Display for RunReport {
             "  threads       {} ({:.1} wakeups per window",
             self.threads, self.events_per_window
         )?;
-        match self.two_thread_bound {
-            Some(b) => writeln!(
-                f,
-                "; two threads would take at best {b:.2}x this wall time)"
-            )?,
-            None => writeln!(f, ")")?,
+        if self.thread_bounds.is_empty() {
+            writeln!(f, ")")?;
+        } else {
+            let bounds: Vec<String> = self
+                .thread_bounds
+                .iter()
+                .map(|(t, b)| format!("{b:.2}x on {t}"))
+                .collect();
+            writeln!(f, "; at best {} threads)", bounds.join(", "))?;
         }
         write!(f, "  reproduce     {}", self.reproduce)
     }

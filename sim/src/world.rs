@@ -874,7 +874,7 @@ impl World {
         (self.windows, self.window_items)
     }
 
-    /// On one thread, the nodes' work and how well two threads could
+    /// On one thread, the nodes' work and how well more threads could
     /// share it ([`parallel::Spread`]); zero with more threads.
     pub fn spread(&self) -> parallel::Spread {
         self.spread
