@@ -279,11 +279,12 @@ impl std::fmt::Display for NodeId {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use foca::Identity;
 
-    fn id(name: &str, generation: u64) -> NodeId {
+    /// `name` at 127.0.0.1:4370, generation `generation`.
+    pub(crate) fn id(name: &str, generation: u64) -> NodeId {
         NodeId::new(
             name.parse().unwrap(),
             "127.0.0.1:4370".parse().unwrap(),

@@ -156,15 +156,8 @@ fn entries() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::identity::tests::id;
     use crate::core::identity::NodeId;
-
-    fn id(name: &str, generation: u64) -> NodeId {
-        NodeId::new(
-            name.parse().unwrap(),
-            "127.0.0.1:4370".parse().unwrap(),
-            generation,
-        )
-    }
 
     #[test]
     fn an_identity_decoded_twice_is_stored_once() {
