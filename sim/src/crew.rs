@@ -20,7 +20,7 @@ use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::thread::{JoinHandle, Thread};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a helper spins for its next share before it parks.
@@ -55,8 +55,7 @@ unsafe impl Send for Helper {}
 
 /// A calling thread and `threads - 1` helpers.
 pub struct Crew {
-    helpers: Vec<(Arc<Helper>, Thread)>,
-    handles: Vec<JoinHandle<()>>,
+    helpers: Vec<(Arc<Helper>, JoinHandle<()>)>,
 }
 
 impl Crew {
@@ -64,7 +63,6 @@ impl Crew {
     /// fewer if the system refuses to start more.
     pub fn new(threads: usize) -> Self {
         let mut helpers = Vec::new();
-        let mut handles = Vec::new();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // With a core each, spin (a yield is a system call); with more
         // threads than cores, yield at once, so the thread with work runs.
@@ -83,10 +81,9 @@ impl Crew {
             let Ok(handle) = spawned else {
                 break;
             };
-            helpers.push((helper, handle.thread().clone()));
-            handles.push(handle);
+            helpers.push((helper, handle));
         }
-        Self { helpers, handles }
+        Self { helpers }
     }
 
     /// Threads in the crew, the caller included.
@@ -107,37 +104,27 @@ impl Crew {
             crew: self,
             assigned: Vec::with_capacity(self.helpers.len()),
         };
-        for (k, (helper, thread)) in self.helpers.iter().enumerate() {
-            match helper.state.load(Ordering::Acquire) {
-                IDLE => {
-                    // SAFETY: the helper is not ASSIGNED, so it does not
-                    // read the mailbox until the exchange below publishes
-                    // this write.
-                    unsafe { *helper.task.get() = Some(erased) };
-                    if helper
-                        .state
-                        .compare_exchange(IDLE, ASSIGNED, Ordering::Release, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        guard.assigned.push(k);
-                    } else if helper
-                        .state
-                        .compare_exchange(PARKED, IDLE, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        // It parked in between: wake it for the next one.
-                        thread.unpark();
-                    }
-                }
-                PARKED
-                    if helper
-                        .state
-                        .compare_exchange(PARKED, IDLE, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok() =>
+        for (k, (helper, handle)) in self.helpers.iter().enumerate() {
+            if helper.state.load(Ordering::Acquire) == IDLE {
+                // SAFETY: the helper is not ASSIGNED, so it does not read
+                // the mailbox until the exchange below publishes this write.
+                unsafe { *helper.task.get() = Some(erased) };
+                if helper
+                    .state
+                    .compare_exchange(IDLE, ASSIGNED, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
                 {
-                    thread.unpark();
+                    guard.assigned.push(k);
+                    continue;
                 }
-                _ => {}
+            }
+            // Parked (before the load or since): woken for the next one.
+            if helper
+                .state
+                .compare_exchange(PARKED, IDLE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                handle.thread().unpark();
             }
         }
         task();
@@ -171,11 +158,11 @@ impl Drop for Wait<'_> {
 
 impl Drop for Crew {
     fn drop(&mut self) {
-        for (helper, thread) in &self.helpers {
+        for (helper, handle) in &self.helpers {
             helper.state.store(STOP, Ordering::Release);
-            thread.unpark();
+            handle.thread().unpark();
         }
-        for handle in self.handles.drain(..) {
+        for (_, handle) in self.helpers.drain(..) {
             let _ = handle.join();
         }
     }

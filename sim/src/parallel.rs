@@ -184,7 +184,7 @@ pub(crate) fn run_window(
                 .collect()
         }
         _ => match spread {
-            Some(spread) if jobs.len() > 1 => {
+            Some(spread) => {
                 let mut costs = Vec::with_capacity(jobs.len());
                 let outs = jobs
                     .into_iter()
@@ -196,12 +196,6 @@ pub(crate) fn run_window(
                     })
                     .collect();
                 spread.add(&mut costs);
-                outs
-            }
-            Some(spread) => {
-                let started = std::time::Instant::now();
-                let outs: Vec<_> = jobs.into_iter().map(run).collect();
-                spread.add(&mut [started.elapsed().as_nanos() as u64]);
                 outs
             }
             None => jobs.into_iter().map(run).collect(),

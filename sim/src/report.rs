@@ -111,12 +111,10 @@ pub struct RunReport {
     /// Wakeups (datagrams, timers, discovery answers) handled per window,
     /// on average: how much a window offers to run in parallel.
     pub events_per_window: f64,
-    /// On one thread: the lowest wall time two threads could take against
-    /// this run's, each window's node work split longest node first with
-    /// free hand-offs ([`crate::parallel::Spread`]). `None` with more threads.
-    pub two_thread_bound: Option<f64>,
-    /// The same for 2, 4, 8, 16 and 64 threads: `[threads, ratio]` pairs
-    /// (empty with more than one thread).
+    /// On one thread: the lowest wall time 2, 4, 8, 16 and 64 threads
+    /// could take against this run's, each window's node work split
+    /// longest node first with free hand-offs ([`crate::parallel::Spread`]),
+    /// as `[threads, ratio]` pairs. Empty with more than one thread.
     pub thread_bounds: Vec<(usize, f64)>,
     /// The operations of the timeline (node starts left out) and their convergence times.
     pub timeline: Vec<Mark>,

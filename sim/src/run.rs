@@ -350,7 +350,6 @@ pub fn report(spec: &RunSpec, world: &World, played: Played, wall_s: f64) -> Run
                 0.0
             }
         },
-        two_thread_bound: world.spread().bound(2, wall_s),
         thread_bounds: crate::parallel::BOUND_THREADS
             .iter()
             .filter_map(|&t| Some((t, world.spread().bound(t, wall_s)?)))

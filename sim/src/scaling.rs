@@ -99,9 +99,16 @@ pub fn markdown(results: &[Measured]) -> String {
         // A sweep's seeds run side by side, not its windows: no bound.
         let bound = one
             .json
-            .get("two_thread_bound")
+            .get("thread_bounds")
             .filter(|_| one.case.args.first().is_some_and(|a| a == "run"))
-            .and_then(Value::as_f64)
+            .and_then(Value::as_array)
+            .and_then(|pairs| {
+                pairs.iter().find_map(|p| {
+                    (p.get(0)?.as_u64()? == 2)
+                        .then(|| p.get(1)?.as_f64())
+                        .flatten()
+                })
+            })
             .map_or("–".to_owned(), |x| format!("{x:.2}x"));
         let per_window = two
             .json
@@ -127,11 +134,53 @@ pub fn markdown(results: &[Measured]) -> String {
     let mut s = String::from(
         "\nThreads (`--threads 1` against `--threads 2`, one after the other in this run; \
          wall time of the whole process; a sweep's hash is its last seed's; best possible: \
-         the one-thread run's `two_thread_bound`, its nodes' work of each window split \
+         the one-thread run's `thread_bounds` for two threads, its nodes' work of each window split \
          the best way over two threads with free hand-offs):\n\n\
          | case | 1 thread wall s | 2 threads wall s | ratio | best possible | target | wakeups per window | same event log |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
     s.push_str(&rows);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(name: &'static str, args: &str, threads: usize, json: Value) -> Measured {
+        let mut c = case(name, "rollcall-sim", args);
+        c.args.extend(["--threads".to_owned(), threads.to_string()]);
+        Measured {
+            case: c,
+            json,
+            walls: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_table_shows_a_runs_two_thread_bound_and_none_for_a_sweep() {
+        let run = |wall: f64| {
+            serde_json::json!({
+                "process_wall_s": wall,
+                "event_log_hash": "ab",
+                "events_per_window": 4.7,
+                "thread_bounds": [[2, 0.58], [4, 0.4]],
+            })
+        };
+        let results = vec![
+            measured(CASES[0].0, CASES[0].1, 1, run(10.0)),
+            measured(CASES[0].0, CASES[0].1, 2, run(7.0)),
+            measured(CASES[2].0, CASES[2].1, 1, run(10.0)),
+            measured(CASES[2].0, CASES[2].1, 2, run(5.0)),
+        ];
+        let table = markdown(&results);
+        assert!(
+            table.contains("| threads-storm-2000 | 10.00 | 7.00 | 0.70x | 0.58x | ≤ 0.60x: no |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| threads-sweep-200 | 10.00 | 5.00 | 0.50x | – | ≤ 0.55x: yes |"),
+            "{table}"
+        );
+    }
 }

@@ -259,7 +259,7 @@ pub struct World {
     span: Duration,
     windows: u64,
     window_items: u64,
-    /// A one-thread run's node work and its best split over two threads.
+    /// A one-thread run's node work and its best split over more threads.
     spread: parallel::Spread,
     measure: Measure,
     log: EventLog,

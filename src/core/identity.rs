@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::intern::{intern, recent};
+use super::intern::{intern, intern_unseen, recent};
 use super::name::{NameKey, NodeName};
 use super::role::Role;
 
@@ -120,19 +120,16 @@ impl<'de> Deserialize<'de> for NodeId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let r = Received::deserialize(d)?;
         if let Some(parts) = recent(&r.name, r.addr, r.generation, r.renewal, r.role) {
-            return Ok(Self {
-                key: parts.name.key(),
-                parts,
-            });
+            return Ok(Self::from_shared(parts));
         }
         let name = NodeName::parse(&r.name).map_err(serde::de::Error::custom)?;
-        Ok(Self::from_parts(Parts {
+        Ok(Self::from_shared(intern_unseen(Parts {
             name,
             addr: r.addr,
             generation: r.generation,
             renewal: r.renewal,
             role: r.role,
-        }))
+        })))
     }
 }
 
@@ -152,9 +149,13 @@ impl NodeId {
     }
 
     fn from_parts(parts: Parts) -> Self {
+        Self::from_shared(intern(parts))
+    }
+
+    fn from_shared(parts: Arc<Parts>) -> Self {
         Self {
             key: parts.name.key(),
-            parts: intern(parts),
+            parts,
         }
     }
 

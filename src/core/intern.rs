@@ -109,6 +109,12 @@ pub(crate) fn intern(parts: Parts) -> Arc<Parts> {
     ) {
         return held;
     }
+    intern_unseen(parts)
+}
+
+/// [`intern`] for `parts` the caller already looked for in this thread's
+/// cache ([`recent`]) and did not find.
+pub(crate) fn intern_unseen(parts: Parts) -> Arc<Parts> {
     let shared = shared(parts);
     remember(&shared);
     shared
