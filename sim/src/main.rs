@@ -2,6 +2,13 @@
 //! The logic lives in the `rollcall_sim` library; this file parses
 //! arguments and prints.
 
+/// With threads, a datagram is allocated on the thread that ran its
+/// sender and freed on the thread that ran its receiver; glibc's malloc
+/// pays for each such free with its arena's lock, mimalloc hands it back
+/// to its owner without one (BENCHMARKS.md, "Threads").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
