@@ -163,7 +163,7 @@ pub(crate) fn run_window(
             // The costliest nodes first: a thread that takes a long share
             // early leaves the short ones to the others.
             let mut order: Vec<usize> = (0..jobs.len()).collect();
-            order.sort_by_key(|&k| Reverse(cost(&jobs[k].1)));
+            order.sort_by_key(|&k| Reverse(cost(&jobs[k].1, jobs[k].2)));
             let n = jobs.len();
             let jobs: Vec<Mutex<Option<_>>> =
                 jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
@@ -203,19 +203,34 @@ pub(crate) fn run_window(
     }
 }
 
-/// What a node's wakeups are likely to cost, in bytes: a datagram's
-/// updates are decoded and applied one by one (each a scan of the member
-/// list), so its length stands for its cost; any other wakeup counts as a
-/// short datagram.
-fn cost(items: &[Item]) -> usize {
-    items
+/// What a node's wakeups are likely to cost, in units of one datagram
+/// byte applied to one record: only the order in which a crew takes the
+/// nodes of a window depends on it (the costliest first), never a result.
+/// A datagram's updates are decoded and applied one by one, each a scan of
+/// the receiver's records, so its length times the records the node holds
+/// stands for its cost. A timer the node is armed for sometimes does work
+/// over the whole view (a probe round, gossip, a sync digest: a quarter of
+/// them on the 3,000-node join storm, about 300 µs each, the rest a few
+/// µs), and counts as a datagram of [`DUE_TIMER_BYTES`]; a stale timer
+/// entry, or any other wakeup, as a short datagram.
+fn cost(items: &[Item], slot: &Slot) -> u64 {
+    let records = slot.node.as_ref().map_or(0, |n| n.num_records()) as u64;
+    let bytes: u64 = items
         .iter()
         .map(|it| match &it.work {
-            Work::Deliver { payload, .. } => payload.len() + 64,
+            Work::Deliver { payload, .. } => payload.len() as u64 + 64,
+            Work::Timer(_) if slot.armed == Some(it.at) => DUE_TIMER_BYTES,
             _ => 64,
         })
-        .sum()
+        .sum();
+    bytes * (records + 64)
 }
+
+/// What a due timer counts as in [`cost`], in datagram bytes: on the
+/// 3,000-node join storm, two threads taking the nodes in this order would
+/// take about 2% longer than in the order of their measured times (the
+/// best possible), against 7% with due timers counted as short datagrams.
+const DUE_TIMER_BYTES: u64 = 6000;
 
 /// Node `i` handles its wakeups of the window, and those it schedules for
 /// itself before `end`, in (time, sequence) order.

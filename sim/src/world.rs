@@ -196,13 +196,13 @@ impl Ord for Item {
 /// One node's place in the world: the running instance, if any, and what
 /// the world keeps about it across restarts.
 pub(crate) struct Slot {
-    node: Option<Node>,
+    pub(crate) node: Option<Node>,
     starts: u32,
     generation: u64,
     /// The running instance's identity generation as last reported to the
     /// world (it changes when the node renews itself).
     identity_generation: u64,
-    armed: Option<Time>,
+    pub(crate) armed: Option<Time>,
     started_at: Time,
     /// Crashed, with the host still up: datagrams to it are answered with
     /// "port unreachable" (at most one per sender per second, as a kernel
