@@ -87,6 +87,11 @@ impl Audit {
         }
     }
 
+    /// When the next audit is due.
+    pub(crate) fn next_due(&self) -> Time {
+        self.next
+    }
+
     /// Checks every running node's member count against the view `measure`
     /// tracks for it, and re-reads the views that differ (logging each).
     /// Notes the largest record count on the way. O(N).

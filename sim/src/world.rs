@@ -257,6 +257,15 @@ pub struct World {
     min_parallel: usize,
     /// The window length: the network's shortest latency (at least 1 ns).
     span: Duration,
+    /// Notes merged but not yet applied, with the order they were merged
+    /// in: applied in (time, node, order) once no wakeup before them is
+    /// left (`release`).
+    pending: Vec<(Time, u32, u64, Note)>,
+    merged_notes: u64,
+    /// For each node, the last round it had work in (`window`).
+    round_of: Vec<u64>,
+    /// For each node, the latest instant it has handled a wakeup at.
+    handled: Vec<Time>,
     windows: u64,
     window_items: u64,
     /// A one-thread run's node work and its best split over more threads.
@@ -336,6 +345,10 @@ impl World {
             threads: cfg.threads.max(1),
             min_parallel: cfg.min_parallel,
             span: parallel::span(cfg.links.unwrap_or(cfg.profile.links())),
+            pending: Vec::new(),
+            merged_notes: 0,
+            round_of: vec![0; n],
+            handled: vec![Time::ZERO; n],
             windows: 0,
             window_items: 0,
             spread: parallel::Spread::default(),
@@ -638,29 +651,59 @@ impl World {
         );
         self.net.rngs[iu] = rng;
         self.merge(vec![(i, out)]);
+        self.release(None);
     }
 
-    /// Applies what nodes produced, in one fixed order whatever the thread
-    /// count: wakeups are queued by (time produced, node, order), events
-    /// applied by (time, node, order).
+    /// Takes what nodes produced, in one fixed order whatever the thread
+    /// count: wakeups are queued by (time produced, node, order); events
+    /// wait in `pending` for [`release`](Self::release).
     fn merge(&mut self, outs: Vec<(u32, Outbox)>) {
         let mut sends = Vec::new();
-        let mut notes = Vec::new();
         let mut last = self.now;
         for (i, out) in outs {
+            if out.steps > 0 {
+                let done = &mut self.handled[i as usize];
+                *done = (*done).max(out.last);
+            }
             self.net.add_stats(&out.stats);
             self.totals.steps += out.steps;
             last = last.max(out.last);
             sends.extend(out.sends.into_iter().map(|(t, item)| (t, i, item)));
-            notes.extend(out.notes.into_iter().map(|(t, note)| (t, i, note)));
+            for (t, note) in out.notes {
+                self.merged_notes += 1;
+                self.pending.push((t, i, self.merged_notes, note));
+            }
         }
         // Stable sorts: within one node, the order of production stays.
         sends.sort_by_key(|(t, i, _)| (*t, *i));
+        // No node is woken before an instant it has handled: what windows
+        // and rounds rest on.
+        debug_assert!(sends.iter().all(|(_, _, item)| self
+            .handled
+            .get(item.work.target() as usize)
+            .is_none_or(|done| item.at >= *done)));
         for (_, _, item) in sends {
             self.push(item.at, item.work);
         }
-        notes.sort_by_key(|(t, i, _)| (*t, *i));
-        for (t, i, note) in notes {
+        self.now = self.now.max(last);
+    }
+
+    /// Applies the pending events earlier than `before` (all with `None`)
+    /// by (time, node, order): no wakeup left is earlier, so no event to
+    /// come sorts before them.
+    fn release(&mut self, before: Option<Time>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        self.pending
+            .sort_unstable_by_key(|(t, i, k, _)| (*t, *i, *k));
+        let ready = match before {
+            Some(b) => self.pending.partition_point(|(t, ..)| *t < b),
+            None => self.pending.len(),
+        };
+        let rest = self.pending.split_off(ready);
+        let ready = std::mem::replace(&mut self.pending, rest);
+        for (t, i, _, note) in ready {
             self.measure.sample_until(t);
             match note {
                 Note::Event(e) => self.on_event(t, i, e),
@@ -668,7 +711,6 @@ impl World {
                 Note::Resync(members) => self.measure.resync(t, i, &members),
             }
         }
-        self.now = self.now.max(last);
     }
 
     fn on_event(&mut self, now: Time, i: u32, e: Event) {
@@ -777,16 +819,31 @@ impl World {
 
     /// Handles every wakeup up to and including `until`, then sets the clock to `until`.
     pub fn run_until(&mut self, until: Time) {
-        while self.window(until) {}
+        while self.window(until, true) {}
+        self.release(None);
         self.measure.sample_until(until);
         self.now = self.now.max(until);
     }
 
-    /// Handles one window of wakeups, none later than `until`: from the
-    /// earliest queued instant `t`, every wakeup before `t` + the network's
-    /// shortest latency (see the module docs). Returns false if no wakeup
-    /// is due by `until`.
-    fn window(&mut self, until: Time) -> bool {
+    /// Handles one window of wakeups, none later than `until`; returns
+    /// false if no wakeup is due by `until`. A window starts at the
+    /// earliest queued instant `t0` and holds every wakeup before
+    /// `t0` + the network's shortest latency (see the module docs of
+    /// [`crate::parallel`]). A `long` window (a round) goes on past that,
+    /// in time order, while each wakeup's node is out of reach of every
+    /// other node of the round: a wakeup at `u` of node `k` is taken if
+    /// `u` < `s_j` + the latency of the link from `j` to `k` for every
+    /// other node `j` of the round, `s_j` its first wakeup in it. Each node
+    /// then handles, besides its wakeups taken, those it schedules for
+    /// itself before its own horizon: the earliest a datagram of another
+    /// node of the round can reach it, and no later than the first wakeup
+    /// left. A round ends before `t0` + twice the shortest latency (a
+    /// datagram there and back: a node outside the round woken by one of
+    /// the round's datagrams answers at once) and short of the next audit,
+    /// so audits still see every node at one instant; events are applied
+    /// in time order as before (`release`). The event log is the same
+    /// either way.
+    fn window(&mut self, until: Time, long: bool) -> bool {
         let start = match self.queue.peek() {
             Some(Reverse(top)) if top.at <= until => top.at,
             _ => return false,
@@ -800,17 +857,50 @@ impl World {
             self.audit
                 .run(self.now, nodes, &mut self.measure, &mut self.log);
         }
-        let end = (start + self.span).min(until + Duration::from_nanos(1));
+        let cap = until + Duration::from_nanos(1);
+        let short = (start + self.span).min(cap);
+        // A round ends before a datagram can go there and back: what a
+        // node of the round sends may wake another node that answers.
+        let cap = match self.audit.next_due() {
+            next if long && next > start => cap.min(next).min(start + self.span * 2),
+            _ if long => cap.min(start + self.span * 2),
+            _ => short,
+        };
+        self.windows += 1;
+        let round = self.windows;
         let mut items = Vec::new();
+        let mut firsts: Vec<(u32, Time)> = Vec::new();
+        let mut rest = cap;
         while let Some(Reverse(top)) = self.queue.peek() {
-            if top.at >= end {
+            if top.at >= cap {
+                break;
+            }
+            let k = top.work.target();
+            if top.at >= short
+                && firsts
+                    .iter()
+                    .any(|&(j, s)| j != k && top.at >= s + self.net.link_latency(j, k))
+            {
+                rest = top.at;
                 break;
             }
             let Some(Reverse(item)) = self.queue.pop() else {
                 break;
             };
+            if self.round_of[k as usize] != round {
+                self.round_of[k as usize] = round;
+                firsts.push((k, item.at));
+            }
             items.push(item);
         }
+        let horizon = if long {
+            parallel::Horizon::Round {
+                firsts: &firsts,
+                rest,
+            }
+        } else {
+            parallel::Horizon::Until(short)
+        };
         let count = items.len() as u64;
         let steps_before = self.totals.steps;
         let mut rngs = std::mem::take(&mut self.net.rngs);
@@ -828,12 +918,13 @@ impl World {
             &mut rngs,
             &shared,
             items,
-            end,
+            horizon,
             self.seq,
         );
         self.net.rngs = rngs;
         self.merge(outs);
-        self.windows += 1;
+        let next = self.queue.peek().map(|Reverse(top)| top.at);
+        self.release(next);
         self.window_items += count;
         if self.totals.steps / 8192 != steps_before / 8192 {
             let now = self.now;
@@ -856,7 +947,7 @@ impl World {
             if done(self) {
                 return true;
             }
-            if !self.window(until) {
+            if !self.window(until, false) {
                 break;
             }
         }
