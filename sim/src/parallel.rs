@@ -87,27 +87,22 @@ pub struct Spread {
     /// future (longest node first, to the least loaded thread) and hand
     /// off for free, in nanoseconds.
     pub split_ns: [u64; BOUND_THREADS.len()],
+    /// The same on two threads that take the nodes in a crew's order
+    /// (costliest first by the guess, `cost`) instead of by their measured
+    /// times: what the guess costs.
+    pub guessed_ns: u64,
 }
 
 impl Spread {
-    /// Adds one window whose nodes took `costs` nanoseconds each.
-    fn add(&mut self, costs: &mut [u64]) {
-        costs.sort_unstable_by(|a, b| b.cmp(a));
-        self.node_ns += costs.iter().sum::<u64>();
+    /// Adds one window whose nodes were guessed to cost `.0` and took
+    /// `.1` nanoseconds each.
+    fn add(&mut self, jobs: &mut [(u64, u64)]) {
+        jobs.sort_by_key(|j| Reverse(j.0));
+        self.guessed_ns += makespan(jobs.iter().map(|j| j.1), 2);
+        jobs.sort_by_key(|j| Reverse(j.1));
+        self.node_ns += jobs.iter().map(|j| j.1).sum::<u64>();
         for (k, &threads) in BOUND_THREADS.iter().enumerate() {
-            if costs.len() <= threads {
-                // A thread each: the longest node is the window's time.
-                self.split_ns[k] += costs.first().copied().unwrap_or(0);
-                continue;
-            }
-            let mut load = [0u64; 64];
-            let load = &mut load[..threads.min(64)];
-            for &c in costs.iter() {
-                if let Some(least) = load.iter_mut().min() {
-                    *least += c;
-                }
-            }
-            self.split_ns[k] += load.iter().copied().max().unwrap_or(0);
+            self.split_ns[k] += makespan(jobs.iter().map(|j| j.1), threads);
         }
     }
 
@@ -117,10 +112,38 @@ impl Spread {
     /// shrinks to its split.
     pub fn bound(&self, threads: usize, wall_s: f64) -> Option<f64> {
         let k = BOUND_THREADS.iter().position(|&t| t == threads)?;
+        self.ratio(self.split_ns[k], wall_s)
+    }
+
+    /// [`bound`](Self::bound) on two threads that take the nodes in the
+    /// crew's order.
+    pub fn guessed_bound(&self, wall_s: f64) -> Option<f64> {
+        self.ratio(self.guessed_ns, wall_s)
+    }
+
+    fn ratio(&self, split_ns: u64, wall_s: f64) -> Option<f64> {
         let node_s = self.node_ns as f64 / 1e9;
         (wall_s > 0.0 && self.node_ns > 0)
-            .then(|| ((wall_s - node_s).max(0.0) + self.split_ns[k] as f64 / 1e9) / wall_s)
+            .then(|| ((wall_s - node_s).max(0.0) + split_ns as f64 / 1e9) / wall_s)
     }
+}
+
+/// The wall time of jobs of these `costs`, taken in this order by
+/// `threads` threads, each job to the thread that is free first.
+fn makespan(costs: impl ExactSizeIterator<Item = u64>, threads: usize) -> u64 {
+    let threads = threads.clamp(1, 64);
+    if costs.len() <= threads {
+        // A thread each: the longest job is the window's time.
+        return costs.max().unwrap_or(0);
+    }
+    let mut load = [0u64; 64];
+    let load = &mut load[..threads];
+    for c in costs {
+        if let Some(least) = load.iter_mut().min() {
+            *least += c;
+        }
+    }
+    load.iter().copied().max().unwrap_or(0)
 }
 
 /// How far each node of a window may go: every node to one instant (a
@@ -233,9 +256,10 @@ pub(crate) fn run_window(
                 let outs = jobs
                     .into_iter()
                     .map(|job| {
+                        let guess = cost(&job.1, job.2);
                         let started = std::time::Instant::now();
                         let out = run(job);
-                        costs.push(started.elapsed().as_nanos() as u64);
+                        costs.push((guess, started.elapsed().as_nanos() as u64));
                         out
                     })
                     .collect();
@@ -361,20 +385,24 @@ mod tests {
     fn thread_bounds_split_each_window_longest_first() {
         let mut s = Spread::default();
         // 5, 4, 3, 3, 3 on two threads: 5 | 4 -> 5 | 7 -> 8 | 7 -> 8 | 10.
-        s.add(&mut [3, 5, 3, 4, 3]);
+        // Guessed the other way round: 3 | 3 -> 6 | 3 -> 6 | 7 -> 11 | 7.
+        s.add(&mut [(3, 3), (1, 5), (4, 3), (2, 4), (5, 3)]);
         assert_eq!(s.node_ns, 18);
         // On four: 5 | 4 | 3 | 3, then the last 3 onto a 3: 6.
         assert_eq!(s.split_ns, [10, 6, 5, 5, 5]);
+        assert_eq!(s.guessed_ns, 11);
         // One node: nothing to share.
-        s.add(&mut [6]);
+        s.add(&mut [(0, 6)]);
         assert_eq!(s.split_ns, [16, 12, 11, 11, 11]);
+        assert_eq!(s.guessed_ns, 17);
         // 24 s of node work in a 30 s run: (6 + 16) / 30 on two threads.
         let b = Spread {
             node_ns: 24_000_000_000,
             split_ns: [16_000_000_000; 5],
-        }
-        .bound(2, 30.0);
-        assert!((b.unwrap() - 22.0 / 30.0).abs() < 1e-12);
+            guessed_ns: 18_000_000_000,
+        };
+        assert!((b.bound(2, 30.0).unwrap() - 22.0 / 30.0).abs() < 1e-12);
+        assert!((b.guessed_bound(30.0).unwrap() - 24.0 / 30.0).abs() < 1e-12);
         assert_eq!(Spread::default().bound(2, 30.0), None);
         assert_eq!(s.bound(3, 30.0), None);
     }

@@ -116,6 +116,11 @@ pub struct RunReport {
     /// longest node first with free hand-offs ([`crate::parallel::Spread`]),
     /// as `[threads, ratio]` pairs. Empty with more than one thread.
     pub thread_bounds: Vec<(usize, f64)>,
+    /// On one thread: the same two-thread bound with the nodes of each
+    /// window taken in the crew's order (costliest first by its guess)
+    /// instead of by their measured times, what the guess costs. `None`
+    /// with more than one thread.
+    pub guessed_bound: Option<f64>,
     /// The operations of the timeline (node starts left out) and their convergence times.
     pub timeline: Vec<Mark>,
     /// Every partition: when every side saw the others stopped, when it was
@@ -349,7 +354,10 @@ impl fmt::Display for RunReport {
             let bounds: Vec<String> = self
                 .thread_bounds
                 .iter()
-                .map(|(t, b)| format!("{b:.2}x on {t}"))
+                .map(|(t, b)| match self.guessed_bound {
+                    Some(g) if *t == 2 => format!("{b:.2}x on {t} ({g:.2}x in the crew's order)"),
+                    _ => format!("{b:.2}x on {t}"),
+                })
                 .collect();
             writeln!(f, "; at best {} threads)", bounds.join(", "))?;
         }

@@ -354,6 +354,7 @@ pub fn report(spec: &RunSpec, world: &World, played: Played, wall_s: f64) -> Run
             .iter()
             .filter_map(|&t| Some((t, world.spread().bound(t, wall_s)?)))
             .collect(),
+        guessed_bound: world.spread().guessed_bound(wall_s),
         timeline,
         partitions: m.partitions().to_vec(),
         network: world.network().stats(),

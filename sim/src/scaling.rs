@@ -110,6 +110,12 @@ pub fn markdown(results: &[Measured]) -> String {
                 })
             })
             .map_or("–".to_owned(), |x| format!("{x:.2}x"));
+        let guessed = one
+            .json
+            .get("guessed_bound")
+            .and_then(Value::as_f64)
+            .filter(|_| one.case.args.first().is_some_and(|a| a == "run"))
+            .map_or("–".to_owned(), |x| format!("{x:.2}x"));
         let per_window = two
             .json
             .get("events_per_window")
@@ -123,7 +129,7 @@ pub fn markdown(results: &[Measured]) -> String {
             _ => ("–".to_owned(), "–"),
         };
         rows.push_str(&format!(
-            "| {name} | {} | {} | {ratio} | {bound} | ≤ {target:.2}x: {met} | {per_window} | {same} |\n",
+            "| {name} | {} | {} | {ratio} | {bound} | {guessed} | ≤ {target:.2}x: {met} | {per_window} | {same} |\n",
             wall(one).map_or("–".to_owned(), |w| format!("{w:.2}")),
             wall(two).map_or("–".to_owned(), |w| format!("{w:.2}")),
         ));
@@ -135,9 +141,10 @@ pub fn markdown(results: &[Measured]) -> String {
         "\nThreads (`--threads 1` against `--threads 2`, one after the other in this run; \
          wall time of the whole process; a sweep's hash is its last seed's; best possible: \
          the one-thread run's `thread_bounds` for two threads, its nodes' work of each window split \
-         the best way over two threads with free hand-offs):\n\n\
-         | case | 1 thread wall s | 2 threads wall s | ratio | best possible | target | wakeups per window | same event log |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         the best way over two threads with free hand-offs; in the crew's order: the same with each \
+         window's nodes taken in the crew's order, costliest first by its guess, `guessed_bound`):\n\n\
+         | case | 1 thread wall s | 2 threads wall s | ratio | best possible | in the crew's order | target | wakeups per window | same event log |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     s.push_str(&rows);
     s
@@ -165,6 +172,7 @@ mod tests {
                 "event_log_hash": "ab",
                 "events_per_window": 4.7,
                 "thread_bounds": [[2, 0.58], [4, 0.4]],
+                "guessed_bound": 0.59,
             })
         };
         let results = vec![
@@ -175,11 +183,13 @@ mod tests {
         ];
         let table = markdown(&results);
         assert!(
-            table.contains("| threads-storm-2000 | 10.00 | 7.00 | 0.70x | 0.58x | ≤ 0.60x: no |"),
+            table.contains(
+                "| threads-storm-2000 | 10.00 | 7.00 | 0.70x | 0.58x | 0.59x | ≤ 0.60x: no |"
+            ),
             "{table}"
         );
         assert!(
-            table.contains("| threads-sweep-200 | 10.00 | 5.00 | 0.50x | – | ≤ 0.55x: yes |"),
+            table.contains("| threads-sweep-200 | 10.00 | 5.00 | 0.50x | – | – | ≤ 0.55x: yes |"),
             "{table}"
         );
     }
