@@ -146,6 +146,12 @@ fn makespan(costs: impl ExactSizeIterator<Item = u64>, threads: usize) -> u64 {
     load.iter().copied().max().unwrap_or(0)
 }
 
+/// A round takes wakeups past its first one plus the shortest latency
+/// only while it holds at most this many nodes: each such wakeup is
+/// checked against every node of the round, and so is each node's
+/// horizon. A round with more nodes offers enough to share anyway.
+pub const ROUND_NODES: usize = 32;
+
 /// How far each node of a window may go: every node to one instant (a
 /// window as long as the shortest latency), or each node to its own
 /// horizon in a round (see `World::window`).
@@ -158,10 +164,12 @@ pub(crate) enum Horizon<'a> {
     /// plus the `j -> k` link latency, for each `(j, s_j)` of `firsts`),
     /// and before `rest`, the first wakeup left in the queue.
     Round {
-        /// Each node of the round with its first wakeup in it.
+        /// Each node of the round with its first wakeup in it, in time order.
         firsts: &'a [(u32, Time)],
         /// The first wakeup the round did not take (or its cap).
         rest: Time,
+        /// The network's shortest latency.
+        span: Duration,
     },
 }
 
@@ -170,11 +178,29 @@ impl Horizon<'_> {
     fn of(&self, k: u32, net: &Network) -> Time {
         match *self {
             Self::Until(end) => end,
-            Self::Round { firsts, rest } => firsts
-                .iter()
-                .filter(|&&(j, _)| j != k)
-                .map(|&(j, s)| s + net.link_latency(j, k))
-                .fold(rest, Time::min),
+            Self::Round { firsts, rest, span } => {
+                let Some(&(_, t0)) = firsts.first() else {
+                    return rest;
+                };
+                if firsts.len() > ROUND_NODES {
+                    // The round took nothing past its first wakeup plus
+                    // the shortest latency: that is every node's horizon.
+                    return rest.min(t0 + span);
+                }
+                let mut horizon = rest;
+                // `firsts` is in time order: once a node's first wakeup
+                // plus the shortest latency is past the horizon found, so
+                // is every later one's.
+                for &(j, s) in firsts {
+                    if s + span >= horizon {
+                        break;
+                    }
+                    if j != k {
+                        horizon = horizon.min(s + net.link_latency(j, k));
+                    }
+                }
+                horizon
+            }
         }
     }
 }
@@ -414,9 +440,11 @@ mod tests {
         let t = |us: u64| Time::ZERO + Duration::from_micros(us);
         let firsts = [(0, t(100)), (2, t(150)), (3, t(170))];
         let far = t(10_000);
+        let span = Duration::from_micros(125);
         let round = Horizon::Round {
             firsts: &firsts,
             rest: far,
+            span,
         };
         // Node 0 hears first from node 2 or 3, never from itself.
         let from = |j: u32, s: Time, k: u32| s + net.link_latency(j, k);
@@ -435,6 +463,7 @@ mod tests {
         let near = Horizon::Round {
             firsts: &firsts,
             rest: t(120),
+            span,
         };
         assert_eq!(near.of(0, &net), t(120));
         assert_eq!(Horizon::Until(t(5)).of(0, &net), t(5));

@@ -876,10 +876,20 @@ impl World {
                 break;
             }
             let k = top.work.target();
+            // Past the shortest latency, a wakeup is taken if no other
+            // node of the round can reach its node by then (`firsts` is in
+            // time order: a node whose first wakeup plus the shortest
+            // latency is past it, and every later one, cannot).
+            // A round grows past the shortest latency only while it holds
+            // at most `ROUND_NODES` nodes.
+            let crowded = firsts.len() > parallel::ROUND_NODES
+                || (firsts.len() == parallel::ROUND_NODES && self.round_of[k as usize] != round);
             if top.at >= short
-                && firsts
-                    .iter()
-                    .any(|&(j, s)| j != k && top.at >= s + self.net.link_latency(j, k))
+                && (crowded
+                    || firsts
+                        .iter()
+                        .take_while(|&&(_, s)| s + self.span <= top.at)
+                        .any(|&(j, s)| j != k && top.at >= s + self.net.link_latency(j, k)))
             {
                 rest = top.at;
                 break;
@@ -897,6 +907,7 @@ impl World {
             parallel::Horizon::Round {
                 firsts: &firsts,
                 rest,
+                span: self.span,
             }
         } else {
             parallel::Horizon::Until(short)
