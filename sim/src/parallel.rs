@@ -22,7 +22,7 @@
 //! latency (the LAN's spread from 0.125 to 0.375 ms), so a round takes
 //! wakeups past the shortest latency while no other node of the round can
 //! reach the wakeup's node by then, and gives each node its own horizon
-//! ([`Horizon::Round`]); a round never reaches twice the shortest latency
+//! (`Horizon::Round`); a round never reaches twice the shortest latency
 //! past its start, the quickest a datagram goes there and back. Rounds
 //! hold about a third more wakeups than windows on the join storms (6.3
 //! against 4.7 at 2,000 nodes, 11.1 against 8.5 at 3,000), and the event

@@ -16,6 +16,9 @@
 //! several threads; what they produced (datagrams, timers, events) is then
 //! merged in one fixed order, (time, node, order of production), whatever
 //! the thread count: the event log is the same for every `--threads`.
+//! `run_until` lengthens windows into rounds where each link's own latency
+//! allows ([`World::run_until`]); events are then applied once no earlier
+//! wakeup is left, so the log is the one plain windows give.
 //!
 //! Every node is a real `rollcall::core::Node`: every datagram is sealed by
 //! its sender and opened by its receiver, exactly as in the agent.
@@ -818,6 +821,9 @@ impl World {
     }
 
     /// Handles every wakeup up to and including `until`, then sets the clock to `until`.
+    /// It goes in rounds: windows that run past the network's shortest
+    /// latency while no other node of the round can reach a wakeup's node
+    /// (each link's own latency), at most twice that latency long.
     pub fn run_until(&mut self, until: Time) {
         while self.window(until, true) {}
         self.release(None);
@@ -876,12 +882,11 @@ impl World {
                 break;
             }
             let k = top.work.target();
-            // Past the shortest latency, a wakeup is taken if no other
-            // node of the round can reach its node by then (`firsts` is in
-            // time order: a node whose first wakeup plus the shortest
-            // latency is past it, and every later one, cannot).
-            // A round grows past the shortest latency only while it holds
-            // at most `ROUND_NODES` nodes.
+            // Past the shortest latency, a wakeup is taken while the round
+            // holds at most `ROUND_NODES` nodes and no other node of the
+            // round can reach its node by then (`firsts` is in time order:
+            // a node whose first wakeup plus the shortest latency is past
+            // it, and every later one, cannot).
             let crowded = firsts.len() > parallel::ROUND_NODES
                 || (firsts.len() == parallel::ROUND_NODES && self.round_of[k as usize] != round);
             if top.at >= short
