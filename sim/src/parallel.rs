@@ -149,7 +149,8 @@ fn makespan(costs: impl ExactSizeIterator<Item = u64>, threads: usize) -> u64 {
 /// A round takes wakeups past its first one plus the shortest latency
 /// only while it holds at most this many nodes: each such wakeup is
 /// checked against every node of the round, and so is each node's
-/// horizon. A round with more nodes offers enough to share anyway.
+/// horizon. A round with more nodes offers enough to share anyway, and is
+/// handled as a plain window.
 pub const ROUND_NODES: usize = 32;
 
 /// How far each node of a window may go: every node to one instant (a
@@ -179,14 +180,6 @@ impl Horizon<'_> {
         match *self {
             Self::Until(end) => end,
             Self::Round { firsts, rest, span } => {
-                let Some(&(_, t0)) = firsts.first() else {
-                    return rest;
-                };
-                if firsts.len() > ROUND_NODES {
-                    // The round took nothing past its first wakeup plus
-                    // the shortest latency: that is every node's horizon.
-                    return rest.min(t0 + span);
-                }
                 let mut horizon = rest;
                 // `firsts` is in time order: once a node's first wakeup
                 // plus the shortest latency is past the horizon found, so

@@ -908,14 +908,16 @@ impl World {
             }
             items.push(item);
         }
-        let horizon = if long {
+        // A crowded round took nothing past the shortest latency: it is a
+        // plain window.
+        let horizon = if long && firsts.len() <= parallel::ROUND_NODES {
             parallel::Horizon::Round {
                 firsts: &firsts,
                 rest,
                 span: self.span,
             }
         } else {
-            parallel::Horizon::Until(short)
+            parallel::Horizon::Until(short.min(rest))
         };
         let count = items.len() as u64;
         let steps_before = self.totals.steps;
