@@ -121,6 +121,11 @@ impl Spread {
         self.ratio(self.guessed_ns, wall_s)
     }
 
+    /// The nodes' work in seconds, if any was timed.
+    pub fn node_seconds(&self) -> Option<f64> {
+        (self.node_ns > 0).then(|| self.node_ns as f64 / 1e9)
+    }
+
     fn ratio(&self, split_ns: u64, wall_s: f64) -> Option<f64> {
         let node_s = self.node_ns as f64 / 1e9;
         (wall_s > 0.0 && self.node_ns > 0)
@@ -422,6 +427,8 @@ mod tests {
         };
         assert!((b.bound(2, 30.0).unwrap() - 22.0 / 30.0).abs() < 1e-12);
         assert!((b.guessed_bound(30.0).unwrap() - 24.0 / 30.0).abs() < 1e-12);
+        assert_eq!(b.node_seconds(), Some(24.0));
+        assert_eq!(Spread::default().node_seconds(), None);
         assert_eq!(Spread::default().bound(2, 30.0), None);
         assert_eq!(s.bound(3, 30.0), None);
     }

@@ -121,6 +121,10 @@ pub struct RunReport {
     /// instead of by their measured times, what the guess costs. `None`
     /// with more than one thread.
     pub guessed_bound: Option<f64>,
+    /// On one thread: the wall time spent in the nodes' own work, in
+    /// seconds (the rest is the queue, the merge and the measurements).
+    /// `None` with more than one thread.
+    pub node_work_s: Option<f64>,
     /// The operations of the timeline (node starts left out) and their convergence times.
     pub timeline: Vec<Mark>,
     /// Every partition: when every side saw the others stopped, when it was

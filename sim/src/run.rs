@@ -355,6 +355,7 @@ pub fn report(spec: &RunSpec, world: &World, played: Played, wall_s: f64) -> Run
             .filter_map(|&t| Some((t, world.spread().bound(t, wall_s)?)))
             .collect(),
         guessed_bound: world.spread().guessed_bound(wall_s),
+        node_work_s: world.spread().node_seconds(),
         timeline,
         partitions: m.partitions().to_vec(),
         network: world.network().stats(),
