@@ -181,6 +181,12 @@ impl NodeId {
         &self.parts.name
     }
 
+    /// The name's key (`self.name().key()`), held inline: reading it does
+    /// not touch the shared parts, which matters in a pass over a view.
+    pub fn key(&self) -> NameKey {
+        self.key
+    }
+
     /// The socket address the node's gossip listens on.
     pub fn addr(&self) -> SocketAddr {
         self.parts.addr

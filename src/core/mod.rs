@@ -4,6 +4,7 @@
 //! | file | concept |
 //! |------|---------|
 //! | [`name`] | `NodeName` (`name@host`), validation, the port convention |
+//! | [`keymap`] | `KeyMap`: maps keyed by a name's key, hashed by the key |
 //! | [`identity`] | `NodeId` (foca's identity: name, address, generation, role), `Peer` |
 //! | [`role`] | `Role`: core or replicant, as EMQX 5 has them |
 //! | [`wire`] | the sealed envelope: versioned, cluster-tagged, cookie-keyed AEAD |
@@ -29,6 +30,7 @@ pub mod event;
 pub mod health;
 pub mod identity;
 mod intern;
+pub mod keymap;
 pub mod membership;
 pub mod name;
 pub mod node;

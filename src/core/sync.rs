@@ -301,7 +301,7 @@ pub fn decode(body: &[u8]) -> Result<SyncMsg, SyncReject> {
             if members.len() + tombstones.len() > MAX_MEMBERS_PER_MESSAGE {
                 return Err(SyncReject::TooMany);
             }
-            let mut keys: Vec<_> = members.iter().map(|m| m.member.id().name().key()).collect();
+            let mut keys: Vec<_> = members.iter().map(|m| m.member.id().key()).collect();
             keys.sort_unstable();
             let mut tomb_keys: Vec<_> = tombstones.iter().map(|t| t.tombstone.name.key()).collect();
             tomb_keys.sort_unstable();

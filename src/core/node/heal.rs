@@ -451,7 +451,7 @@ impl Node {
         former.extend(
             self.swim
                 .iter_members()
-                .map(|m| (m.id().name().key(), m.id().clone())),
+                .map(|m| (m.id().key(), m.id().clone())),
         );
         if lead {
             let follow = SyncMsg::Follow {

@@ -207,7 +207,7 @@ impl Node {
         let downs: std::collections::BTreeMap<_, _> = self
             .records()
             .filter(|m| m.state() == foca::State::Down)
-            .map(|m| (m.id().name().key(), m.id().clone()))
+            .map(|m| (m.id().key(), m.id().clone()))
             .collect();
         self.down
             .retain(|k, d| downs.get(&k).is_some_and(|id| id.version() == d.version));

@@ -465,7 +465,7 @@ impl Node {
             let members: std::collections::BTreeSet<_> = self
                 .swim
                 .iter_members()
-                .map(|m| m.id().name().key())
+                .map(|m| m.id().key())
                 .filter(|k| !everyone && wanted.contains(k))
                 .collect();
             let targets: Vec<Peer> = seeds
@@ -748,10 +748,10 @@ impl Node {
     /// foca's records, less any of this node's own name: after a renewal foca
     /// keeps the previous identity as a down record, which is not a member.
     fn records(&self) -> impl Iterator<Item = &foca::Member<NodeId>> {
-        let me = self.swim.identity().name().key();
+        let me = self.swim.identity().key();
         self.swim
             .iter_membership_state()
-            .filter(move |m| m.id().name().key() != me)
+            .filter(move |m| m.id().key() != me)
     }
 
     /// How many member records this node holds, in constant time: the
@@ -801,7 +801,7 @@ impl Node {
             let down_since = match liveness {
                 Liveness::Down => self
                     .down
-                    .get(m.id().name().key())
+                    .get(m.id().key())
                     .filter(|d| d.version == m.id().version())
                     .map(|d| d.since),
                 _ => None,

@@ -109,11 +109,8 @@ impl Node {
             return;
         }
         let former = std::mem::take(&mut self.heal.former);
-        let active: std::collections::BTreeSet<_> = self
-            .swim
-            .iter_members()
-            .map(|m| m.id().name().key())
-            .collect();
+        let active: std::collections::BTreeSet<_> =
+            self.swim.iter_members().map(|m| m.id().key()).collect();
         for (key, old) in former {
             if !active.contains(&key) {
                 self.io.events.push_back(Event::MemberDown(old));

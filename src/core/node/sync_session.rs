@@ -1,6 +1,6 @@
 //! The node's side of full-state sync (the protocol is in [`crate::core::sync`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,11 +11,16 @@ use super::Node;
 use crate::core::autoclean::since_from_age;
 use crate::core::config::Config;
 use crate::core::identity::Peer;
+use crate::core::keymap::{self, KeyMap};
 use crate::core::name::NameKey;
 use crate::core::rng::SeedRng;
 use crate::core::sync::{self, Entry, SyncMsg, SyncRecord, SyncReject, SyncTombstone};
 use crate::core::time::Time;
 use crate::core::wire::{DropReason, Kind, OVERHEAD};
+
+/// From this many records in one merge, one pass over the view to find
+/// those this node already holds costs less than foca's scan per record.
+const VIEW_CHECK_MIN_RECORDS: usize = 8;
 
 /// A node's sync bookkeeping.
 pub(super) struct SyncState {
@@ -95,7 +100,7 @@ impl Node {
             .records()
             .filter(|m| wanted(m.id().name()) && !self.tombstones.covers(m.id()))
             .map(|m| {
-                let down_age_ms = match (m.state(), self.down.get(m.id().name().key())) {
+                let down_age_ms = match (m.state(), self.down.get(m.id().key())) {
                     (foca::State::Down, Some(d)) => millis(now - d.since),
                     _ => 0,
                 };
@@ -235,51 +240,58 @@ impl Node {
         if self.left {
             return; // one of those tombstones was this node's own
         }
-        // Only down records need the versions this node holds: build that
-        // map once, and only when one arrives (a joiner's sync has none).
-        let mut known: Option<HashMap<NameKey, (u64, u32)>> = None;
+        let records: Vec<SyncRecord> = records
+            .into_iter()
+            .filter(|r| !self.tombstones.covers(r.member.id()))
+            .collect();
+        // Down records need the records this node holds of them, and a
+        // message of many records is cheaper to check against the view than
+        // to hand to foca whole: find them in one pass over the view, and
+        // only then (a joiner's first sync carries a few records, none down).
+        let held = if records.len() >= VIEW_CHECK_MIN_RECORDS
+            || records
+                .iter()
+                .any(|r| r.member.state() == foca::State::Down)
+        {
+            self.held_of(&records)
+        } else {
+            Vec::new()
+        };
         let mut downs = Vec::new();
         let screening = self.screening();
         let mut stale = 0;
-        let apply: Vec<_> = records
+        let mut apply = Vec::with_capacity(records.len());
+        for (r, held) in records
             .into_iter()
-            .filter(|r| !self.tombstones.covers(r.member.id()))
-            .filter(|r| {
-                if r.member.state() != foca::State::Down {
-                    return true;
-                }
-                if screening && self.is_stale_down(r.member.id()) {
+            .zip(held.into_iter().chain(std::iter::repeat(None)))
+        {
+            let id = r.member.id();
+            if r.member.state() == foca::State::Down {
+                if screening && self.is_stale_down(id) {
                     stale += 1;
-                    return false;
+                    continue;
                 }
-                let id = r.member.id();
                 let key = id.name().key();
-                let known = known.get_or_insert_with(|| {
-                    self.records()
-                        .map(|m| (m.id().name().key(), m.id().version()))
-                        .collect()
-                });
-                match known.get(&key) {
+                match held.map(|m| m.id().version()) {
                     // A record older than autoclean is never taken from a
                     // peer that has not forgotten it yet.
-                    None if r.down_age_ms >= autoclean => false,
-                    None => {
-                        downs.push((key, id.version(), r.down_age_ms));
-                        true
-                    }
-                    Some(v) if *v == id.version() => {
-                        downs.push((key, id.version(), r.down_age_ms));
-                        true
-                    }
-                    Some(_) => true,
+                    None if r.down_age_ms >= autoclean => continue,
+                    None => downs.push((key, id.version(), r.down_age_ms)),
+                    Some(v) if v == id.version() => downs.push((key, id.version(), r.down_age_ms)),
+                    Some(_) => {}
                 }
-            })
-            .map(|r| r.member)
-            .collect();
-        self.io.stats.stale_downs += stale;
-        for m in &apply {
-            self.io.mentions.note(m.id(), m.incarnation(), m.state());
+            }
+            self.io
+                .mentions
+                .note(id, r.member.incarnation(), r.member.state());
+            // A record this node holds exactly (identity, incarnation,
+            // state) changes nothing in foca, which would find it by a scan
+            // of its member list.
+            if held != Some(&r.member) {
+                apply.push(r.member);
+            }
         }
+        self.io.stats.stale_downs += stale;
         // foca's precedence rules decide every record.
         if self
             .swim
@@ -295,6 +307,30 @@ impl Node {
                 since_from_age(now, Duration::from_millis(age)),
             );
         }
+    }
+
+    /// The record this node holds of each of `records`' members, by one
+    /// pass over the view (not a scan of it per record, as foca's apply
+    /// does).
+    fn held_of<'a>(&'a self, records: &[SyncRecord]) -> Vec<Option<&'a sync::Record>> {
+        let mut first: KeyMap<usize> = keymap::with_capacity(records.len());
+        for (i, r) in records.iter().enumerate() {
+            first.entry(r.member.id().key()).or_insert(i);
+        }
+        let mut held = vec![None; records.len()];
+        for m in self.records() {
+            if let Some(&i) = first.get(&m.id().key()) {
+                held[i] = Some(m);
+            }
+        }
+        // A member named twice in one message (no peer sends that).
+        for (i, r) in records.iter().enumerate() {
+            let j = first[&r.member.id().key()];
+            if j != i {
+                held[i] = held[j];
+            }
+        }
+        held
     }
 
     /// Opens a sync session with `to`.

@@ -382,6 +382,34 @@ mod sync_merge {
     }
 
     #[test]
+    fn a_large_sync_takes_what_is_new_and_leaves_what_is_held_unchanged() {
+        let (mut a, _b) = acquainted();
+        while a.poll_event().is_some() {}
+        let c = node(3);
+        let ids: Vec<NodeId> = (10..20).map(|i| node(i).identity().clone()).collect();
+        let first: Vec<_> = ids[..9].iter().cloned().map(foca::Member::alive).collect();
+        a.handle_datagram(Time::ZERO, c.identity().addr(), &members_from(&c, first));
+        assert_eq!(a.num_members(), 10);
+        let up: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+        assert_eq!(up.len(), 9, "{up:?}");
+        // The same nine (one with a newer incarnation) and one new member.
+        let mut second: Vec<_> = ids.iter().cloned().map(foca::Member::alive).collect();
+        second[4] = foca::Member::new(ids[4].clone(), 3, foca::State::Alive);
+        a.handle_datagram(Time::ZERO, c.identity().addr(), &members_from(&c, second));
+        let events: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+        assert_eq!(events, [Event::MemberUp(ids[9].clone())]);
+        assert_eq!(a.num_members(), 11);
+        let incarnation = |id: &NodeId| {
+            a.membership()
+                .find(|m| m.id() == id)
+                .map(|m| m.incarnation())
+        };
+        assert_eq!(incarnation(&ids[4]), Some(3));
+        assert_eq!(incarnation(&ids[5]), Some(0));
+        assert_eq!(a.stats().sync.records_received, 19);
+    }
+
+    #[test]
     fn a_digest_nobody_asked_for_is_rejected_and_counted() {
         let mut a = node(1);
         let c = node(3);

@@ -250,7 +250,7 @@ impl Node {
         }
         let mut mentions = std::mem::take(&mut self.transitions.scratch);
         self.io.mentions.take(&mut mentions);
-        let me = self.swim.identity().name().key();
+        let me = self.swim.identity().key();
         let mut candidates: Vec<NameKey> = Vec::new();
         if !self.left {
             candidates.extend(
@@ -272,7 +272,7 @@ impl Node {
         let found: Vec<(NodeId, Incarnation, State)> = self
             .swim
             .iter_membership_state()
-            .filter(|m| candidates.binary_search(&m.id().name().key()).is_ok())
+            .filter(|m| candidates.binary_search(&m.id().key()).is_ok())
             .map(|m| (m.id().clone(), m.incarnation(), m.state()))
             .collect();
         let t = &mut self.transitions;
