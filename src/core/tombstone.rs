@@ -73,9 +73,7 @@ impl Tombstones {
 
     /// Whether a held tombstone keeps `id` out.
     pub fn covers(&self, id: &NodeId) -> bool {
-        self.map
-            .get(&id.name().key())
-            .is_some_and(|(t, _)| t.covers(id))
+        self.map.get(&id.key()).is_some_and(|(t, _)| t.covers(id))
     }
 
     /// Records `t`, learned as having been made at `since`. Returns whether

@@ -84,7 +84,7 @@ impl Node {
         else {
             return Unreachable::Unknown;
         };
-        let key = id.name().key();
+        let key = id.key();
         let now = self.io.now;
         if self
             .evidence
@@ -119,7 +119,7 @@ impl Node {
             self.apply_one(down);
         } else {
             let until = self.io.now + QUIET_AFTER_REFUTE;
-            self.evidence.quiet.insert(id.name().key(), until);
+            self.evidence.quiet.insert(id.key(), until);
             if self.evidence.quiet.len() > self.swim.num_members() + 16 {
                 let now = self.io.now;
                 self.evidence.quiet.retain(|_, t| now < *t);

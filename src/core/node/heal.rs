@@ -185,7 +185,7 @@ impl Node {
     /// Whether this node holds `id` down at that very identity.
     fn held_down(&self, id: &NodeId) -> bool {
         self.down
-            .get(id.name().key())
+            .get(id.key())
             .is_some_and(|d| d.version == id.version())
     }
 
@@ -405,7 +405,7 @@ impl Node {
     /// Takes `id` as down (it is unknown here) and starts its down clock.
     fn hold_down(&mut self, id: &NodeId) {
         self.put_down(id);
-        self.down.note(id.name().key(), id.version(), self.io.now);
+        self.down.note(id.key(), id.version(), self.io.now);
     }
 
     /// Sends `peer` this node's summary (side, and whether we hold it down),
@@ -523,7 +523,7 @@ impl Node {
     /// reported once (foca may report it as a `Rename` and then a
     /// `MemberUp`: see `renamed_event`).
     pub(super) fn up_event(&mut self, id: NodeId) -> Option<Event> {
-        let key = id.name().key();
+        let key = id.key();
         if self.heal.renewed_now.take() == Some(key) {
             return None;
         }
@@ -573,7 +573,7 @@ impl Node {
     /// Either way views are about to differ: the next sync round comes
     /// sooner.
     pub(super) fn came_back(&mut self, id: &NodeId) {
-        if self.down.remove(id.name().key()).is_none() {
+        if self.down.remove(id.key()).is_none() {
             return;
         }
         if self.down.is_empty() {

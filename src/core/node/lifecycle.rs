@@ -123,7 +123,7 @@ impl Node {
         let Some(t) = self.tombstones.get(id.name()).cloned() else {
             return;
         };
-        let key = id.name().key();
+        let key = id.key();
         let now = self.io.now;
         if self
             .heal

@@ -649,11 +649,11 @@ impl Node {
                     }
                 }
                 OwnedNotification::MemberDown(id) => {
-                    self.transitions.forget(id.name().key());
+                    self.transitions.forget(id.key());
                     self.track_lowest(id.name(), false);
                     self.track_cores(&id, false);
                     if !self.tombstones.covers(&id) {
-                        self.down.note(id.name().key(), id.version(), self.io.now);
+                        self.down.note(id.key(), id.version(), self.io.now);
                         self.io.events.push_back(Event::MemberDown(id));
                     }
                 }

@@ -25,20 +25,18 @@
 //! holds a member down or suspects one, and for one suspicion timeout after
 //! a member held down came back.
 
-use std::collections::HashMap;
-
 use bytes::{Buf, BufMut};
 use foca::{Codec, Member, Message, PostcardCodec, State};
 
 use super::Node;
 use crate::core::identity::NodeId;
-use crate::core::name::NameKey;
+use crate::core::keymap::KeyMap;
 use crate::core::time::Time;
 
 /// When each member was last heard from directly, while screening.
 #[derive(Default)]
 pub(super) struct Heard {
-    last: HashMap<NameKey, ((u64, u32), Time)>,
+    last: KeyMap<((u64, u32), Time)>,
     /// Screening goes on until then after a member came back.
     pub until: Time,
 }
@@ -74,7 +72,7 @@ impl Node {
         if self.heard.last.len() > 2 * (self.swim.num_members() + 1) {
             self.heard.last.retain(|_, (_, at)| now - *at < window);
         }
-        self.heard.last.insert(id.name().key(), (id.version(), now));
+        self.heard.last.insert(id.key(), (id.version(), now));
     }
 
     /// Whether a `Down` about `id` is stale here (see the module docs).
@@ -84,7 +82,7 @@ impl Node {
             && self
                 .heard
                 .last
-                .get(&id.name().key())
+                .get(&id.key())
                 .is_some_and(|(v, at)| *v == id.version() && self.io.now - *at < window)
     }
 

@@ -103,7 +103,7 @@ impl Suspicions {
     pub fn armed(&mut self, timer: &Timer<NodeId>) {
         if let Some((id, incarnation)) = suspicion_of(timer) {
             self.held
-                .insert(id.name().key(), Suspicion::new(id.clone(), incarnation));
+                .insert(id.key(), Suspicion::new(id.clone(), incarnation));
         }
     }
 
@@ -112,7 +112,7 @@ impl Suspicions {
     fn entry(&mut self, id: &NodeId, incarnation: Incarnation) -> &mut Suspicion {
         let s = self
             .held
-            .entry(id.name().key())
+            .entry(id.key())
             .or_insert_with(|| Suspicion::new(id.clone(), incarnation));
         if &s.id != id || s.incarnation != incarnation {
             *s = Suspicion::new(id.clone(), incarnation);
@@ -156,7 +156,7 @@ impl Suspicions {
     /// Distinct authors other than `me` of claims about `id` at `incarnation`.
     fn confirmations(&self, id: &NodeId, incarnation: Incarnation, me: NameKey) -> u32 {
         self.heard
-            .get(&id.name().key())
+            .get(&id.key())
             .filter(|h| &h.id == id && h.incarnation == incarnation)
             .map_or(0, |h| h.authors.iter().filter(|&&a| a != me).count() as u32)
     }
@@ -224,7 +224,7 @@ impl Suspicions {
         let Some((id, incarnation)) = suspicion_of(timer) else {
             return true;
         };
-        let key = id.name().key();
+        let key = id.key();
         match self.held.get(&key) {
             Some(s) if &s.id == id && s.incarnation == incarnation => {
                 if s.dynamic.as_ref().is_some_and(|d| d.deadline > now) {
@@ -241,7 +241,7 @@ impl Suspicions {
 
     /// The suspicion of `id` at `incarnation` ended.
     pub fn ended(&mut self, id: &NodeId, incarnation: Incarnation) {
-        let key = id.name().key();
+        let key = id.key();
         if self
             .held
             .get(&key)

@@ -271,7 +271,7 @@ impl Node {
                     stale += 1;
                     continue;
                 }
-                let key = id.name().key();
+                let key = id.key();
                 match held.map(|m| m.id().version()) {
                     // A record older than autoclean is never taken from a
                     // peer that has not forgotten it yet.
@@ -425,12 +425,12 @@ impl Node {
         if active > 0 {
             let i = self.sync.rng.random_range(0..active);
             let id = self.swim.iter_members().nth(i).map(|m| m.id())?;
-            return Some((id.addr(), id.name().key()));
+            return Some((id.addr(), id.key()));
         }
         if !self.down.is_empty() {
             let down: Vec<(SocketAddr, NameKey)> = self
                 .held_down_records()
-                .map(|id| (id.addr(), id.name().key()))
+                .map(|id| (id.addr(), id.key()))
                 .collect();
             if !down.is_empty() {
                 return Some(down[self.sync.rng.random_range(0..down.len())]);

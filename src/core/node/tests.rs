@@ -440,7 +440,7 @@ mod sync_merge {
             .unwrap();
         deliver(&mut a, &mut c);
         while a.poll_transmit().is_some() {}
-        b.open_sync(a.identity().addr(), a.identity().name().key());
+        b.open_sync(a.identity().addr(), a.identity().key());
         for _ in 0..4 {
             deliver(&mut a, &mut b);
             deliver(&mut b, &mut a);

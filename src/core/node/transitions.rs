@@ -27,7 +27,6 @@
 //! stale suspicion still circulating after a refute does not cause a scan
 //! each time it arrives).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,6 +37,7 @@ use foca::{Codec, Header, Incarnation, Member, PostcardCodec, State};
 use super::Node;
 use crate::core::event::Event;
 use crate::core::identity::NodeId;
+use crate::core::keymap::KeyMap;
 use crate::core::name::NameKey;
 use crate::core::time::Time;
 
@@ -60,7 +60,7 @@ impl Mention {
             State::Down => return None,
         };
         Some(Self {
-            key: id.name().key(),
+            key: id.key(),
             version: id.version(),
             incarnation,
             suspect,
@@ -177,9 +177,9 @@ const ALIVE_KEPT_FOR: Duration = Duration::from_secs(60);
 #[derive(Default)]
 pub(super) struct Transitions {
     /// Members held suspect: version and incarnation.
-    suspects: HashMap<NameKey, ((u64, u32), Incarnation)>,
+    suspects: KeyMap<((u64, u32), Incarnation)>,
     /// Members recently found alive: version, incarnation, when.
-    alive: HashMap<NameKey, ((u64, u32), Incarnation, Time)>,
+    alive: KeyMap<((u64, u32), Incarnation, Time)>,
     /// Scratch for the mentions of one input.
     scratch: Vec<Mention>,
     /// Whether the maps changed since the last input ended.
@@ -234,7 +234,7 @@ impl Transitions {
 }
 
 /// Gives back most of a map's room once it is mostly empty.
-fn shrink<V>(map: &mut HashMap<NameKey, V>) {
+fn shrink<V>(map: &mut KeyMap<V>) {
     if map.capacity() > 64 && map.len() < map.capacity() / 4 {
         map.shrink_to(map.len() * 2);
     }
@@ -278,12 +278,12 @@ impl Node {
         let t = &mut self.transitions;
         t.changed = true;
         for key in &candidates {
-            if !found.iter().any(|(id, ..)| id.name().key() == *key) {
+            if !found.iter().any(|(id, ..)| id.key() == *key) {
                 t.suspects.remove(key);
             }
         }
         for (id, incarnation, state) in found {
-            let key = id.name().key();
+            let key = id.key();
             let version = id.version();
             match state {
                 State::Suspect => {
