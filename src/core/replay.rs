@@ -59,9 +59,7 @@ impl Sequence {
     /// drawn at random (the first draw, with the salt, names the stream).
     pub fn stamp(&mut self, nonce: &mut [u8; NONCE_LEN]) {
         let salt = self.salt;
-        let stream = *self.stream.get_or_insert_with(|| {
-            u64::from_be_bytes(nonce[..8].try_into().expect("8 bytes")) ^ salt
-        });
+        let stream = *self.stream.get_or_insert_with(|| numbered(nonce).0 ^ salt);
         self.next += 1;
         nonce[..8].copy_from_slice(&stream.to_be_bytes());
         nonce[8..16].copy_from_slice(&self.next.to_be_bytes());
@@ -69,10 +67,12 @@ impl Sequence {
 }
 
 /// The stream and number a nonce carries.
-pub fn numbered(nonce: &[u8]) -> Option<(u64, u64)> {
-    let stream = u64::from_be_bytes(nonce.get(..8)?.try_into().ok()?);
-    let number = u64::from_be_bytes(nonce.get(8..16)?.try_into().ok()?);
-    Some((stream, number))
+pub fn numbered(nonce: &[u8; NONCE_LEN]) -> (u64, u64) {
+    let [s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3, n4, n5, n6, n7, ..] = *nonce;
+    (
+        u64::from_be_bytes([s0, s1, s2, s3, s4, s5, s6, s7]),
+        u64::from_be_bytes([n0, n1, n2, n3, n4, n5, n6, n7]),
+    )
 }
 
 /// Which numbers of one stream arrived: the highest, and a bitmap of the
@@ -143,11 +143,9 @@ pub struct ReplayGuard {
 
 impl ReplayGuard {
     /// Whether the datagram with this (authenticated) nonce is new; records
-    /// it if so. A datagram whose nonce carries no number is let through.
-    pub fn admit(&mut self, nonce: &[u8]) -> bool {
-        let Some((stream, number)) = numbered(nonce) else {
-            return true;
-        };
+    /// it if so.
+    pub fn admit(&mut self, nonce: &[u8; NONCE_LEN]) -> bool {
+        let (stream, number) = numbered(nonce);
         if let Some(w) = self.current.get_mut(&stream) {
             return w.admit(number);
         }
@@ -189,8 +187,8 @@ mod tests {
         s.stamp(&mut first);
         let mut second = [9u8; NONCE_LEN];
         s.stamp(&mut second);
-        assert_eq!(numbered(&first), Some((0x0707_0707_0707_0707, 1)));
-        assert_eq!(numbered(&second), Some((0x0707_0707_0707_0707, 2)));
+        assert_eq!(numbered(&first), (0x0707_0707_0707_0707, 1));
+        assert_eq!(numbered(&second), (0x0707_0707_0707_0707, 2));
         // The random tail is kept.
         assert_eq!(&second[16..], &[9u8; 8]);
     }
@@ -201,7 +199,7 @@ mod tests {
         let (mut x, mut y) = ([7u8; NONCE_LEN], [7u8; NONCE_LEN]);
         a.stamp(&mut x);
         b.stamp(&mut y);
-        assert_ne!(numbered(&x).unwrap().0, numbered(&y).unwrap().0);
+        assert_ne!(numbered(&x).0, numbered(&y).0);
     }
 
     #[test]

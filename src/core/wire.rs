@@ -252,9 +252,9 @@ impl Envelope {
         out
     }
 
-    /// The nonce of a datagram at least [`HEADER_LEN`] long.
-    pub fn nonce_of(datagram: &[u8]) -> Option<&[u8]> {
-        datagram.get(1 + TAG_LEN..HEADER_LEN)
+    /// The nonce of a datagram, if it is at least [`HEADER_LEN`] long.
+    pub fn nonce_of(datagram: &[u8]) -> Option<&[u8; NONCE_LEN]> {
+        datagram.get(1 + TAG_LEN..HEADER_LEN)?.try_into().ok()
     }
 
     /// Opens a datagram into `scratch` and returns its kind and body (a slice

@@ -339,14 +339,13 @@ impl Node {
         // `self` while the body is handled, and put it back after.
         let mut scratch = std::mem::take(&mut self.scratch);
         let result = match self.io.envelope.open(datagram, &mut scratch) {
-            Ok((kind, body)) => {
-                let nonce = Envelope::nonce_of(datagram).unwrap_or_default();
-                if self.replays.admit(nonce) {
-                    self.receive_opened(kind, body)
-                } else {
-                    Err(DropReason::Replayed)
-                }
-            }
+            // A datagram that opened is longer than its header, so it
+            // has a nonce; without one it is dropped, never let through.
+            Ok((kind, body)) => match Envelope::nonce_of(datagram) {
+                Some(nonce) if self.replays.admit(nonce) => self.receive_opened(kind, body),
+                Some(_) => Err(DropReason::Replayed),
+                None => Err(DropReason::TooShort),
+            },
             Err(reason) => Err(reason),
         };
         self.scratch = scratch;
