@@ -22,11 +22,11 @@
 //! ([`recent`]).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use super::identity::Parts;
+use super::keymap::{ByKey, HashedMap};
 use super::role::Role;
 
 /// Slots of each thread's cache of recent identities (a power of two).
@@ -82,7 +82,7 @@ const FIRST_SWEEP: usize = 64;
 type Key = (u64, u64, u32);
 
 struct Shard {
-    live: HashMap<Key, Weak<Parts>>,
+    live: HashedMap<Key, Weak<Parts>>,
     sweep_at: usize,
 }
 
@@ -90,7 +90,7 @@ static TABLE: LazyLock<Vec<Mutex<Shard>>> = LazyLock::new(|| {
     (0..SHARDS)
         .map(|_| {
             Mutex::new(Shard {
-                live: HashMap::new(),
+                live: HashedMap::with_hasher(ByKey),
                 sweep_at: FIRST_SWEEP,
             })
         })

@@ -1,10 +1,11 @@
-//! Maps keyed by [`NameKey`], hashed by the key itself.
+//! Maps keyed by values that are already hashes, hashed by the values.
 //!
-//! A name key is already a 64-bit hash of the name (XXH3), so hashing it
-//! again is wasted work on the paths that build a map of a whole view per
-//! message (see `Node`'s sync merge). The map also needs no random hash
-//! keys, so the core reads no OS randomness to build one. Only names of
-//! members that proved the cookie reach these maps.
+//! A name key is a 64-bit hash of the name (XXH3), and a replay stream a
+//! random 64-bit draw, so hashing them again is wasted work on the paths
+//! that build a map of a whole view per message (see `Node`'s sync merge).
+//! These maps also need no random hash keys, so the core reads no OS
+//! randomness to build one: `std`'s default hasher would. Only keys of
+//! datagrams that proved the cookie reach these maps.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -14,12 +15,17 @@ use super::name::NameKey;
 /// A map from name keys to `V`, hashed by the key.
 pub type KeyMap<V> = HashMap<NameKey, V, ByKey>;
 
+/// A map from keys that are hashes already (`u64`s, or tuples led by one)
+/// to `V`.
+pub type HashedMap<K, V> = HashMap<K, V, ByKey>;
+
 /// An empty [`KeyMap`] with room for `capacity` entries.
 pub fn with_capacity<V>(capacity: usize) -> KeyMap<V> {
     HashMap::with_capacity_and_hasher(capacity, ByKey)
 }
 
-/// Builds [`KeyHasher`]s: the hash of a [`NameKey`] is its value.
+/// Builds [`KeyHasher`]s: the hash of a [`NameKey`] (or of a `u64`) is its
+/// value.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ByKey;
 
@@ -31,7 +37,8 @@ impl BuildHasher for ByKey {
     }
 }
 
-/// Hashes one [`NameKey`] to its own value.
+/// Hashes one [`NameKey`] (or `u64`) to its own value; the words of a
+/// tuple are folded together.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KeyHasher(u64);
 
@@ -48,8 +55,9 @@ impl Hasher for KeyHasher {
         }
     }
 
+    /// The first word as it is; each later one folded into the rest.
     fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        self.0 = self.0.rotate_left(26) ^ n;
     }
 }
 
@@ -64,6 +72,14 @@ mod tests {
             .unwrap()
             .key();
         assert_eq!(ByKey.hash_one(key), key.as_u64());
+    }
+
+    #[test]
+    fn a_tuple_led_by_a_key_hashes_by_all_its_words() {
+        let at = |g: u64, r: u32| ByKey.hash_one((7u64 << 40, g, r));
+        assert_ne!(at(1, 0), at(2, 0));
+        assert_ne!(at(1, 0), at(1, 1));
+        assert_ne!(ByKey.hash_one((1u64, 2u64)), ByKey.hash_one((2u64, 1u64)));
     }
 
     #[test]

@@ -25,8 +25,7 @@
 //! afresh, so a replay of a stream not heard from for that long is taken
 //! once more (once per datagram, not once per copy).
 
-use std::collections::HashMap;
-
+use super::keymap::HashedMap;
 use super::wire::NONCE_LEN;
 
 /// How many numbers below the highest a stream's window covers: a datagram
@@ -137,8 +136,8 @@ impl Window {
 /// The receiver's side: a window per stream heard from.
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
-    current: HashMap<u64, Window>,
-    previous: HashMap<u64, Window>,
+    current: HashedMap<u64, Window>,
+    previous: HashedMap<u64, Window>,
 }
 
 impl ReplayGuard {
