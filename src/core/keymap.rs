@@ -47,8 +47,9 @@ impl Hasher for KeyHasher {
         self.0
     }
 
-    /// Only reached if something other than a `NameKey` is hashed: mixes
-    /// the bytes in, so such a map is correct, if slower.
+    /// Reached for anything but 64-bit words (the `u32` that ends the
+    /// identity table's key, say): mixes the bytes in, which also mixes
+    /// the words before them.
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
