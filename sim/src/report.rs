@@ -60,6 +60,11 @@ pub struct RunReport {
     /// The rest: SWIM gossip bytes (probes, acks, announces, piggybacked
     /// updates, notices) per node per second (`bytes - sync bytes`).
     pub gossip_bytes_per_node_s: f64,
+    /// Records and tombstones the nodes received in sync `Members` messages.
+    pub sync_records_received: u64,
+    /// Of those, records equal to the one the receiver held: not handed to
+    /// foca.
+    pub sync_records_unchanged: u64,
     /// Whether full-state sync was on (`--no-sync` turns it off).
     pub sync: bool,
     /// Whether "port unreachable" answers counted as evidence

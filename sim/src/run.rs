@@ -318,6 +318,8 @@ pub fn report(spec: &RunSpec, world: &World, played: Played, wall_s: f64) -> Run
         sync_datagrams_per_node_s: per_node_s(totals.sync_datagrams_sent),
         sync_bytes_per_node_s: per_node_s(totals.sync_bytes_sent),
         gossip_bytes_per_node_s: per_node_s(totals.bytes_sent - totals.sync_bytes_sent),
+        sync_records_received: totals.sync_records_received,
+        sync_records_unchanged: totals.sync_records_unchanged,
         sync: spec.tuning.sync,
         network_evidence: spec.tuning.network_evidence,
         lifeguard: spec.tuning.lifeguard,

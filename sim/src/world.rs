@@ -224,6 +224,11 @@ pub struct Totals {
     pub sync_datagrams_sent: u64,
     /// Of the bytes sent, those of the full-state sync exchange.
     pub sync_bytes_sent: u64,
+    /// Records and tombstones the nodes received in sync `Members` messages.
+    pub sync_records_received: u64,
+    /// Of those, records equal to the one the receiver held, not handed to
+    /// foca.
+    pub sync_records_unchanged: u64,
     /// Datagrams the nodes dropped on receipt (bad seal, malformed, ...).
     pub datagrams_dropped: u64,
     /// Probes that failed: suspicions the nodes raised.
@@ -232,6 +237,22 @@ pub struct Totals {
     pub node_seconds: f64,
     /// Inputs handled (timeouts and datagrams).
     pub steps: u64,
+}
+
+impl Totals {
+    /// Adds what `node` counted over the `lived` virtual time it ran.
+    fn add(&mut self, node: &Node, lived: Duration) {
+        let s = node.stats();
+        self.datagrams_sent += s.datagrams_sent;
+        self.bytes_sent += s.bytes_sent;
+        self.sync_datagrams_sent += s.sync.datagrams_sent;
+        self.sync_bytes_sent += s.sync.bytes_sent;
+        self.sync_records_received += s.sync.records_received;
+        self.sync_records_unchanged += s.sync.records_unchanged;
+        self.datagrams_dropped += s.dropped.total();
+        self.probes_failed += s.lifeguard.probes_failed;
+        self.node_seconds += lived.as_secs_f64();
+    }
 }
 
 /// Every node, the network, the clock and the measurements of one run.
@@ -601,14 +622,7 @@ impl World {
     }
 
     fn retire(&mut self, node: &Node, started: Time) {
-        let s = node.stats();
-        self.totals.datagrams_sent += s.datagrams_sent;
-        self.totals.bytes_sent += s.bytes_sent;
-        self.totals.sync_datagrams_sent += s.sync.datagrams_sent;
-        self.totals.sync_bytes_sent += s.sync.bytes_sent;
-        self.totals.datagrams_dropped += s.dropped.total();
-        self.totals.probes_failed += s.lifeguard.probes_failed;
-        self.totals.node_seconds += (self.now - started).as_secs_f64();
+        self.totals.add(node, self.now - started);
     }
 
     /// Makes node `i` handle every input `delay` late (zero: normal speed).
@@ -994,14 +1008,7 @@ impl World {
         let mut t = self.totals;
         for slot in &self.slots {
             if let Some(node) = &slot.node {
-                let s = node.stats();
-                t.datagrams_sent += s.datagrams_sent;
-                t.bytes_sent += s.bytes_sent;
-                t.sync_datagrams_sent += s.sync.datagrams_sent;
-                t.sync_bytes_sent += s.sync.bytes_sent;
-                t.datagrams_dropped += s.dropped.total();
-                t.probes_failed += s.lifeguard.probes_failed;
-                t.node_seconds += (self.now - slot.started_at).as_secs_f64();
+                t.add(node, self.now - slot.started_at);
             }
         }
         t

@@ -4,7 +4,7 @@
 //! | file | concept |
 //! |------|---------|
 //! | [`name`] | `NodeName` (`name@host`), validation, the port convention |
-//! | [`keymap`] | `KeyMap`: maps keyed by a name's key, hashed by the key |
+//! | [`keymap`] | `KeyMap`, `HashedMap`: maps keyed by hashes (name keys, replay streams), hashed by them |
 //! | [`identity`] | `NodeId` (foca's identity: name, address, generation, role), `Peer` |
 //! | [`role`] | `Role`: core or replicant, as EMQX 5 has them |
 //! | [`wire`] | the sealed envelope: versioned, cluster-tagged, cookie-keyed AEAD |

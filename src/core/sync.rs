@@ -185,6 +185,9 @@ pub struct SyncStats {
     pub summaries_differ: u64,
     /// Records received in `Members` messages.
     pub records_received: u64,
+    /// Of those, records equal to the one this node held (identity,
+    /// incarnation, state): not handed to foca, which would change nothing.
+    pub records_unchanged: u64,
     /// Records sent in `Members` messages.
     pub records_sent: u64,
     /// Sync datagrams sent.

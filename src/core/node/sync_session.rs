@@ -260,6 +260,7 @@ impl Node {
         let mut downs = Vec::new();
         let screening = self.screening();
         let mut stale = 0;
+        let mut unchanged = 0;
         let mut apply = Vec::with_capacity(records.len());
         for (r, held) in records
             .into_iter()
@@ -287,11 +288,14 @@ impl Node {
             // A record this node holds exactly (identity, incarnation,
             // state) changes nothing in foca, which would find it by a scan
             // of its member list.
-            if held != Some(&r.member) {
+            if held == Some(&r.member) {
+                unchanged += 1;
+            } else {
                 apply.push(r.member);
             }
         }
         self.io.stats.stale_downs += stale;
+        self.io.stats.sync.records_unchanged += unchanged;
         // foca's precedence rules decide every record.
         if self
             .swim
@@ -311,23 +315,20 @@ impl Node {
 
     /// The record this node holds of each of `records`' members, by one
     /// pass over the view (not a scan of it per record, as foca's apply
-    /// does).
+    /// does). `records` names each member once: `sync::decode` rejects a
+    /// message that names one twice.
     fn held_of<'a>(&'a self, records: &[SyncRecord]) -> Vec<Option<&'a sync::Record>> {
-        let mut first: KeyMap<usize> = keymap::with_capacity(records.len());
-        for (i, r) in records.iter().enumerate() {
-            first.entry(r.member.id().key()).or_insert(i);
-        }
+        let mut at: KeyMap<usize> = keymap::with_capacity(records.len());
+        at.extend(
+            records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.member.id().key(), i)),
+        );
         let mut held = vec![None; records.len()];
         for m in self.records() {
-            if let Some(&i) = first.get(&m.id().key()) {
+            if let Some(&i) = at.get(&m.id().key()) {
                 held[i] = Some(m);
-            }
-        }
-        // A member named twice in one message (no peer sends that).
-        for (i, r) in records.iter().enumerate() {
-            let j = first[&r.member.id().key()];
-            if j != i {
-                held[i] = held[j];
             }
         }
         held

@@ -407,6 +407,8 @@ mod sync_merge {
         assert_eq!(incarnation(&ids[4]), Some(3));
         assert_eq!(incarnation(&ids[5]), Some(0));
         assert_eq!(a.stats().sync.records_received, 19);
+        // The eight others were held exactly and never reached foca.
+        assert_eq!(a.stats().sync.records_unchanged, 8);
     }
 
     #[test]
